@@ -1,0 +1,54 @@
+//! Renders the CustomResourceDefinitions generated from the Rust types as YAML.
+//!
+//! The output is committed under `config/crd/bases/` (`make manifests`) and a test fails when the
+//! committed files differ from what the types generate, so the two never drift apart.
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+
+/// Header written above every generated CRD.
+const HEADER: &str = "# Generated from the Rust types in crates/prism-api by `prism-operator crd`; do not edit.\n# Regenerate with `make manifests`.\n";
+
+/// Failure to render a CRD.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The CRD could not be serialized to YAML.
+    #[error("failed to serialize CRD {name} to YAML")]
+    Serialize {
+        /// The CRD's name.
+        name: String,
+        /// The serializer's error.
+        #[source]
+        source: serde_saphyr::SerializeError,
+    },
+}
+
+/// The file name of a CRD under `config/crd/bases/`, kubebuilder style: `<group>_<plural>.yaml`.
+pub fn file_name(crd: &CustomResourceDefinition) -> String {
+    format!("{}_{}.yaml", crd.spec.group, crd.spec.names.plural)
+}
+
+/// One CRD as a YAML document with the generated-file header.
+pub fn render(crd: &CustomResourceDefinition) -> Result<String, Error> {
+    let body = serde_saphyr::to_string(crd).map_err(|source| Error::Serialize {
+        name: crd.metadata.name.clone().unwrap_or_default(),
+        source,
+    })?;
+    Ok(format!("{HEADER}{body}"))
+}
+
+/// Every CRD as one multi-document YAML stream.
+pub fn render_all() -> Result<String, Error> {
+    let docs = prism_api::crds()
+        .iter()
+        .map(render)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(docs.join("---\n"))
+}
+
+/// Every CRD with its file name.
+pub fn render_files() -> Result<Vec<(String, String)>, Error> {
+    prism_api::crds()
+        .iter()
+        .map(|crd| Ok((file_name(crd), render(crd)?)))
+        .collect()
+}

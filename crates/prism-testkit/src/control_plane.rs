@@ -1,0 +1,345 @@
+//! `ControlPlane`: one running local Kubernetes control plane. Owns its processes and its data
+//! directory, starts them in order and waits for each to be ready, and stops everything when it
+//! is stopped or dropped. Holds no runtime-bound resources (only paths, text and std child
+//! handles), so it can be shared across tokio runtimes.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use kube::Client;
+
+use crate::{
+    Error, binaries,
+    certs::{Ca, ServiceAccountKey, apiserver_sans},
+    components::{AUDIT_POLICY, KUBERNETES_SERVICE_IP, KWOK_STAGES, Layout, Ports},
+    datadir::DataDir,
+    kubeconfig,
+    nodes::{self, NodeSpec},
+    ports::free_port,
+    process::{ManagedProcess, STOP_GRACE, stop_all},
+    ready::{poll_until, probe_apiserver, probe_default_service_account, probe_etcd},
+};
+
+/// Environment variable overriding the root under which data directories are created.
+pub const DATA_ROOT_ENV: &str = "PRISM_TESTKIT_DIR";
+/// Environment variable that, set to `1`, keeps data directories (logs, certs) after stop.
+pub const KEEP_ENV: &str = "PRISM_TESTKIT_KEEP";
+/// Default deadline for [`ControlPlane::start`] to reach ready-with-nodes.
+pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(120);
+/// User name (CN) of the admin client certificate; its group is `system:masters`.
+pub const ADMIN_USER: &str = "prism-admin";
+const MASTERS_GROUP: &str = "system:masters";
+const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
+const SCHEDULER_USER: &str = "system:kube-scheduler";
+const KWOK_USER: &str = "kwok";
+
+/// What to start. `Default` gives the six-node topology of [`nodes::default_nodes`], audit on.
+#[derive(Clone, Debug)]
+pub struct ControlPlaneOptions {
+    /// Nodes created (and waited for) during start.
+    pub nodes: Vec<NodeSpec>,
+    /// Appended to the apiserver command line; later flags override ours.
+    pub extra_apiserver_args: Vec<String>,
+    /// Parent of the per-control-plane data directory (default `$PRISM_TESTKIT_DIR`, else
+    /// `<tmp>/prism-testkit`).
+    pub data_root: PathBuf,
+    /// Write the apiserver audit log (every request at Metadata level).
+    pub audit: bool,
+    /// Deadline for the whole start, including nodes becoming Ready.
+    pub start_timeout: Duration,
+    /// Directory with the binaries; `None` means `$PRISM_K8S_BIN`, else `tools/k8s/build.sh`.
+    pub bin_dir: Option<PathBuf>,
+    /// Keep the data directory after stop (default: `$PRISM_TESTKIT_KEEP` is `1`).
+    pub keep_data_dir: bool,
+}
+
+impl Default for ControlPlaneOptions {
+    fn default() -> Self {
+        let data_root = std::env::var_os(DATA_ROOT_ENV)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .unwrap_or_else(|| std::env::temp_dir().join("prism-testkit"));
+        Self {
+            nodes: nodes::default_nodes(),
+            extra_apiserver_args: Vec::new(),
+            data_root,
+            audit: true,
+            start_timeout: DEFAULT_START_TIMEOUT,
+            bin_dir: None,
+            keep_data_dir: std::env::var(KEEP_ENV).is_ok_and(|v| v == "1"),
+        }
+    }
+}
+
+/// A running control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
+/// kwok. Dropping it stops every process (SIGTERM, short wait, SIGKILL) and removes its data
+/// directory; if the whole process dies instead, the kernel kills the components.
+#[derive(Debug)]
+pub struct ControlPlane {
+    /// etcd, controller-manager, scheduler, kwok (in start order).
+    processes: Vec<ManagedProcess>,
+    /// Separate so outage tests can stop and restart it.
+    apiserver: Option<ManagedProcess>,
+    layout: Layout,
+    admin_kubeconfig: String,
+    kubeconfig_path: PathBuf,
+    apiserver_url: String,
+    start_timeout: Duration,
+    /// Declared last: removed only after the processes above are stopped.
+    dir: DataDir,
+}
+
+impl ControlPlane {
+    /// Starts a control plane and waits until it is ready: apiserver `/readyz`, the `default`
+    /// ServiceAccount (controller-manager works), and every node Ready.
+    pub async fn start(opts: ControlPlaneOptions) -> Result<Self, Error> {
+        let started = Instant::now();
+        let bin_dir = match opts.bin_dir.clone() {
+            Some(dir) => dir,
+            None => tokio::task::spawn_blocking(binaries::locate)
+                .await
+                .map_err(|e| Error::LocateBinaries(e.to_string()))??,
+        };
+        let dir = DataDir::create(&opts.data_root, opts.keep_data_dir)?;
+        tracing::info!(dir = %dir.path().display(), bin_dir = %bin_dir.display(), "starting control plane");
+        let mut cp = Self::prepare(bin_dir, dir, &opts)?;
+        cp.boot(&opts.nodes, started + opts.start_timeout).await?;
+        tracing::info!(
+            url = %cp.apiserver_url,
+            kubeconfig = %cp.kubeconfig_path.display(),
+            elapsed = ?started.elapsed(),
+            "control plane ready"
+        );
+        Ok(cp)
+    }
+
+    /// Picks ports, generates the PKI and writes every file the components read.
+    fn prepare(bin_dir: PathBuf, dir: DataDir, opts: &ControlPlaneOptions) -> Result<Self, Error> {
+        let ports = Ports {
+            etcd_client: free_port()?,
+            etcd_peer: free_port()?,
+            apiserver: free_port()?,
+            controller_manager: free_port()?,
+            scheduler: free_port()?,
+            kwok: free_port()?,
+        };
+        let url = format!("https://127.0.0.1:{}", ports.apiserver);
+        let ca = Ca::generate()?;
+        let serving = ca.serving_cert("kube-apiserver", apiserver_sans(KUBERNETES_SERVICE_IP))?;
+        let sa = ServiceAccountKey::generate()?;
+        let kubeconfig_for = |user: &str, groups: &[&str]| -> Result<String, Error> {
+            let cert = ca.client_cert(user, groups)?;
+            Ok(kubeconfig::render(&url, &ca.cert_pem, user, &cert))
+        };
+        let admin_kubeconfig = kubeconfig_for(ADMIN_USER, &[MASTERS_GROUP])?;
+        let pki = dir.subdir("pki")?;
+        let layout = Layout {
+            ca_cert: dir.write("pki/ca.crt", &ca.cert_pem)?,
+            apiserver_cert: dir.write("pki/apiserver.crt", &serving.cert_pem)?,
+            apiserver_key: dir.write("pki/apiserver.key", &serving.key_pem)?,
+            sa_private_key: dir.write("pki/sa.key", &sa.private_pem)?,
+            sa_public_key: dir.write("pki/sa.pub", &sa.public_pem)?,
+            controller_manager_kubeconfig: dir.write(
+                "kube-controller-manager.kubeconfig",
+                kubeconfig_for(CONTROLLER_MANAGER_USER, &[])?,
+            )?,
+            scheduler_kubeconfig: dir.write(
+                "kube-scheduler.kubeconfig",
+                kubeconfig_for(SCHEDULER_USER, &[])?,
+            )?,
+            kwok_kubeconfig: dir.write(
+                "kwok.kubeconfig",
+                kubeconfig_for(KWOK_USER, &[MASTERS_GROUP])?,
+            )?,
+            kwok_config: dir.write("kwok-stages.yaml", KWOK_STAGES)?,
+            audit_policy: dir.write("audit-policy.yaml", AUDIT_POLICY)?,
+            audit_log: dir.path().join("audit.log"),
+            audit: opts.audit,
+            extra_apiserver_args: opts.extra_apiserver_args.clone(),
+            bin_dir,
+            dir: dir.path().to_path_buf(),
+            ports,
+        };
+        tracing::debug!(pki = %pki.display(), ?ports, "prepared control plane files");
+        Ok(Self {
+            processes: Vec::new(),
+            apiserver: None,
+            kubeconfig_path: dir.write("admin.kubeconfig", &admin_kubeconfig)?,
+            admin_kubeconfig,
+            apiserver_url: url,
+            start_timeout: opts.start_timeout,
+            layout,
+            dir,
+        })
+    }
+
+    async fn boot(&mut self, nodes: &[NodeSpec], deadline: Instant) -> Result<(), Error> {
+        let step = Instant::now();
+        self.processes
+            .push(ManagedProcess::spawn(self.layout.etcd())?);
+        let etcd_port = self.layout.ports.etcd_client;
+        poll_until(
+            "etcd to become healthy",
+            deadline,
+            &mut || self.ensure_running(),
+            async || probe_etcd(etcd_port).await,
+        )
+        .await?;
+        tracing::info!(elapsed = ?step.elapsed(), "etcd healthy");
+
+        let step = Instant::now();
+        self.start_apiserver_until(deadline).await?;
+        tracing::info!(elapsed = ?step.elapsed(), "kube-apiserver ready");
+
+        let step = Instant::now();
+        for spec in [
+            self.layout.controller_manager(),
+            self.layout.scheduler(),
+            self.layout.kwok(),
+        ] {
+            self.processes.push(ManagedProcess::spawn(spec)?);
+        }
+        let client = self.client().await?;
+        poll_until(
+            "the default ServiceAccount (controller-manager)",
+            deadline,
+            &mut || self.ensure_running(),
+            async || probe_default_service_account(&client, "default").await,
+        )
+        .await?;
+        tracing::info!(elapsed = ?step.elapsed(), "kube-controller-manager working");
+
+        let step = Instant::now();
+        nodes::create_nodes(&client, nodes).await?;
+        let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        nodes::wait_nodes_ready(&client, &names, remaining, &mut || self.ensure_running()).await?;
+        tracing::info!(elapsed = ?step.elapsed(), count = nodes.len(), "nodes Ready");
+        Ok(())
+    }
+
+    async fn start_apiserver_until(&mut self, deadline: Instant) -> Result<(), Error> {
+        self.apiserver = Some(ManagedProcess::spawn(self.layout.apiserver())?);
+        let client = self.client().await?;
+        poll_until(
+            "kube-apiserver /readyz",
+            deadline,
+            &mut || self.ensure_running(),
+            async || probe_apiserver(&client).await,
+        )
+        .await
+    }
+
+    /// Fails with the log tail of the first component that has exited.
+    pub fn ensure_running(&mut self) -> Result<(), Error> {
+        for p in self.processes.iter_mut().chain(self.apiserver.as_mut()) {
+            p.ensure_running()?;
+        }
+        Ok(())
+    }
+
+    /// The admin kubeconfig (client certificate in group `system:masters`).
+    pub fn kubeconfig_path(&self) -> &Path {
+        &self.kubeconfig_path
+    }
+
+    /// The admin kubeconfig's contents (JSON).
+    pub fn kubeconfig(&self) -> &str {
+        &self.admin_kubeconfig
+    }
+
+    /// A `kube::Config` for the admin user.
+    pub async fn kube_config(&self) -> Result<kube::Config, Error> {
+        kubeconfig::to_kube_config(&self.admin_kubeconfig).await
+    }
+
+    /// A new admin client, bound to the calling tokio runtime (so make one per runtime).
+    pub async fn client(&self) -> Result<Client, Error> {
+        Client::try_from(self.kube_config().await?).map_err(Error::BuildClient)
+    }
+
+    /// Directory holding kubectl and the component binaries.
+    pub fn bin_dir(&self) -> &Path {
+        &self.layout.bin_dir
+    }
+
+    /// `kubectl --kubeconfig <admin kubeconfig>`, ready for more arguments.
+    pub fn kubectl(&self) -> Command {
+        let mut cmd = Command::new(self.layout.bin_dir.join("kubectl"));
+        cmd.arg("--kubeconfig").arg(&self.kubeconfig_path);
+        cmd
+    }
+
+    /// The apiserver audit log (JSON lines, one event per request). Missing when audit is off.
+    pub fn audit_log_path(&self) -> &Path {
+        &self.layout.audit_log
+    }
+
+    /// `https://127.0.0.1:<port>`.
+    pub fn apiserver_url(&self) -> &str {
+        &self.apiserver_url
+    }
+
+    /// The data directory: certificates, kubeconfigs, `<component>.log` files, etcd data.
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Log file of a component (`etcd`, `kube-apiserver`, `kube-controller-manager`,
+    /// `kube-scheduler`, `kwok`).
+    pub fn log_path(&self, component: &str) -> PathBuf {
+        self.layout.log_path(component)
+    }
+
+    /// (component, pid) of every running component.
+    pub fn process_ids(&self) -> Vec<(&'static str, u32)> {
+        self.processes
+            .iter()
+            .chain(self.apiserver.as_ref())
+            .map(|p| (p.name(), p.pid()))
+            .collect()
+    }
+
+    /// Stops the apiserver (SIGTERM, then SIGKILL after a grace period); everything else keeps
+    /// running. For API-outage tests.
+    pub async fn stop_apiserver(&mut self) {
+        if let Some(apiserver) = self.apiserver.take() {
+            tracing::info!("stopping kube-apiserver");
+            let _ = tokio::task::spawn_blocking(move || apiserver.stop(STOP_GRACE)).await;
+        }
+    }
+
+    /// Starts the apiserver again with the same port, certificates and etcd, and waits for
+    /// `/readyz`. Does nothing if it is running.
+    pub async fn start_apiserver(&mut self) -> Result<(), Error> {
+        if self.apiserver.is_some() {
+            return Ok(());
+        }
+        tracing::info!("starting kube-apiserver again");
+        self.start_apiserver_until(Instant::now() + self.start_timeout)
+            .await
+    }
+
+    /// Stops every process and removes the data directory.
+    pub async fn stop(self) {
+        let _ = tokio::task::spawn_blocking(move || drop(self)).await;
+    }
+
+    fn stop_processes(&mut self) {
+        let mut all: Vec<ManagedProcess> = self.processes.drain(..).collect();
+        all.extend(self.apiserver.take());
+        if !all.is_empty() {
+            tracing::info!(dir = %self.dir.path().display(), "stopping control plane");
+            stop_all(&mut all, STOP_GRACE);
+        }
+    }
+}
+
+impl Drop for ControlPlane {
+    fn drop(&mut self) {
+        self.stop_processes();
+    }
+}

@@ -1,0 +1,56 @@
+//! prism-testkit starts a real local Kubernetes control plane for integration tests and for
+//! people (`prism-cluster up`, behind `make cluster-up`): etcd, kube-apiserver,
+//! kube-controller-manager, kube-scheduler and kwok simulating nodes, all as child processes on
+//! free loopback ports. Nothing is mocked and nothing needs Docker.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), prism_testkit::Error> {
+//! let cp = prism_testkit::shared().await;            // one per test binary
+//! let client = cp.client().await?;                   // one per runtime
+//! let (ns, _guard) = prism_testkit::temp_namespace(cp).await?;
+//! # let _ = (client, ns); Ok(()) }
+//! ```
+//!
+//! Binaries come from `$PRISM_K8S_BIN` or `tools/k8s/build.sh`. Every component is killed with
+//! the test process (parent-death signal), even when that process is killed.
+#![forbid(unsafe_code)]
+
+mod binaries;
+mod certs;
+mod components;
+mod control_plane;
+mod datadir;
+mod error;
+mod kubeconfig;
+mod namespace;
+mod nodes;
+mod ports;
+mod process;
+mod ready;
+mod shared;
+
+pub use binaries::{BIN_DIR_ENV, BINARIES, locate as locate_binaries, repo_root};
+pub use components::{KWOK_NODE_ANNOTATION, KWOK_NODE_ANNOTATION_VALUE, SERVICE_CLUSTER_IP_RANGE};
+pub use control_plane::{
+    ADMIN_USER, ControlPlane, ControlPlaneOptions, DATA_ROOT_ENV, DEFAULT_START_TIMEOUT, KEEP_ENV,
+};
+pub use error::Error;
+pub use kubeconfig::CLUSTER_NAME;
+pub use namespace::{NamespaceGuard, TEMP_NAMESPACE_LABEL, TEMP_NAMESPACE_PREFIX, temp_namespace};
+pub use nodes::{
+    LABEL_ARCH, LABEL_HOSTNAME, LABEL_OS, LABEL_REGION, LABEL_TYPE, LABEL_TYPE_VALUE, LABEL_ZONE,
+    NodeSpec, add_node, default_nodes,
+};
+pub use process::terminate_pid;
+pub use shared::{error_chain, shared, try_shared};
+
+/// Installs a tracing subscriber for tests (captured by libtest, `RUST_LOG` filter, default
+/// `info`). Safe to call many times.
+pub fn init_test_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
+}
