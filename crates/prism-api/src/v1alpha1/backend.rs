@@ -70,7 +70,7 @@ pub struct PrismBackendSpec {
     pub health_check: Option<HealthCheckSpec>,
 }
 
-/// Kind of backend.
+// Kind of backend.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendType {
@@ -89,7 +89,7 @@ pub enum BackendType {
     Memory,
 }
 
-/// Backend software.
+// Backend software.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendProvider {
@@ -226,7 +226,7 @@ pub struct HealthCheckSpec {
     pub timeout: Option<String>,
 }
 
-/// Health of a PrismBackend.
+// Health of a PrismBackend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum BackendPhase {
     /// The last health check passed (or checks are disabled and the config rendered).

@@ -39,7 +39,7 @@ impl ObjectReference {
     }
 }
 
-/// How a Service is exposed.
+// How a Service is exposed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ServiceType {
     /// Reachable inside the cluster only (the default).
@@ -80,7 +80,7 @@ pub struct ServiceSpec {
     pub annotations: Option<BTreeMap<String, String>>,
 }
 
-/// A placement strategy: sensible scheduling defaults, added only where the placement gives none.
+// A placement strategy: sensible scheduling defaults, added only where the placement gives none.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum PlacementStrategy {
     /// Spread replicas across zones. When `topologySpreadConstraints` is empty, adds one
@@ -102,8 +102,17 @@ pub enum PlacementStrategy {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlacementSpec {
-    /// Placement strategy: MultiZone, MultiRegion or DedicatedNodes (see each value's effect).
-    /// Unset means no defaults are added.
+    /// Placement strategy. It only adds defaults where this placement leaves a field empty;
+    /// everything given explicitly is kept exactly as given. Unset adds nothing.
+    /// `MultiZone`: when `topologySpreadConstraints` is empty, adds one constraint on
+    /// `topology.kubernetes.io/zone` (maxSkew 1, whenUnsatisfiable DoNotSchedule, selecting the
+    /// component's pods); when `affinity.podAntiAffinity` is unset, adds a preferred (weight 100)
+    /// anti-affinity on `kubernetes.io/hostname` so replicas prefer distinct nodes.
+    /// `MultiRegion`: like MultiZone, but the default constraints are two: on
+    /// `topology.kubernetes.io/region`, then on `topology.kubernetes.io/zone` (both maxSkew 1,
+    /// DoNotSchedule). `DedicatedNodes`: adds nothing, but requires `nodeSelector` or
+    /// `tolerations` to say which nodes; without either the owner reports the condition
+    /// `PlacementValid=False` (reason `DedicatedNodesUnspecified`) and does not deploy the component.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<PlacementStrategy>,
     /// Node labels a node must carry for the pods to be scheduled on it.
@@ -137,7 +146,7 @@ pub struct PlacementSpec {
     pub node_name: Option<String>,
 }
 
-/// Which autoscaler drives the replicas.
+// Which autoscaler drives the replicas.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Scaler {
@@ -236,7 +245,7 @@ impl AutoscalingSpec {
     }
 }
 
-/// How a KEDA trigger's target value is read.
+// How a KEDA trigger's target value is read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum KedaMetricType {
     /// Target an average value per replica (KEDA's default for most scalers).
@@ -247,7 +256,7 @@ pub enum KedaMetricType {
     Utilization,
 }
 
-/// The kind of object a KEDA trigger's `authenticationRef` names.
+// The kind of object a KEDA trigger's `authenticationRef` names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum TriggerAuthenticationKind {
     /// A namespaced `TriggerAuthentication` (the default).
@@ -295,16 +304,13 @@ pub struct KedaTrigger {
     pub use_cached_metrics: Option<bool>,
 }
 
-/// One pattern setting: a string, a number or a boolean (`ttl: "1h"`, `maxKeys: 10000`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One pattern setting: a string or a whole number (`ttl: "1h"`, `maxKeys: 10000`). Quote
+/// fractional numbers and booleans (`ratio: "0.5"`, `compress: "true"`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum ConfigValue {
-    /// `true` or `false`.
-    Bool(bool),
     /// A whole number.
     Int(i64),
-    /// A fractional number.
-    Float(f64),
     /// A string.
     String(String),
 }
@@ -312,9 +318,7 @@ pub enum ConfigValue {
 impl fmt::Display for ConfigValue {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Bool(b) => write!(f, "{b}"),
             Self::Int(i) => write!(f, "{i}"),
-            Self::Float(x) => write!(f, "{x}"),
             Self::String(s) => f.write_str(s),
         }
     }
@@ -330,17 +334,14 @@ impl JsonSchema for ConfigValue {
     }
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        // Structural schemas cannot say "string or number or boolean"; keep the value as written
-        // and let the map's CEL rule reject nested objects and lists.
+        // A structural schema can hold "string or integer" only through int-or-string; the API
+        // server then rejects objects, lists, booleans and fractions naming the offending key.
         json_schema!({
-            "description": "A setting value: a string, a number or a boolean.",
-            "x-kubernetes-preserve-unknown-fields": true
+            "description": "A setting value: a string or a whole number.",
+            "x-kubernetes-int-or-string": true
         })
     }
 }
 
 /// Pattern-specific settings, passed to the runner (see the PrismPattern `config` field).
 pub type PatternConfig = BTreeMap<String, ConfigValue>;
-
-/// The CEL rule that keeps `config` values scalar.
-pub const CONFIG_SCALAR_RULE: &str = "self.all(k, type(self[k]) == string || type(self[k]) == int || type(self[k]) == uint || type(self[k]) == double || type(self[k]) == bool)";

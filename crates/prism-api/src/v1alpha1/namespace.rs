@@ -142,7 +142,7 @@ pub struct AuthSpec {
     pub service_accounts: Option<Vec<String>>,
 }
 
-/// Lifecycle phase of a PrismNamespace.
+// Lifecycle phase of a PrismNamespace.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum NamespacePhase {
     /// Not yet provisioned.

@@ -9,7 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    AutoscalingSpec, CONFIG_SCALAR_RULE, DNS_LABEL_PATTERN, ObjectReference, PatternConfig,
+    AutoscalingSpec, DNS_LABEL_PATTERN, ObjectReference, PatternConfig,
     PlacementSpec, ServiceSpec,
 };
 
@@ -89,12 +89,11 @@ pub struct PrismPatternSpec {
     /// (`<name>-connection`) and Secret (`<name>-credentials`) are mounted into the runner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_config: Option<ObjectReference>,
-    /// Pattern-specific settings (strings, numbers or booleans, e.g. `ttl: "1h"`,
+    /// Pattern-specific settings (strings or whole numbers, e.g. `ttl: "1h"`,
     /// `maxKeys: 10000`), rendered into the ConfigMap `<name>-config` and passed to the runner as
     /// environment variables `PRISM_CONFIG_<KEY>` (key upper-cased, non-alphanumerics as `_`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 128))]
-    #[x_kube(validation = Rule::new(CONFIG_SCALAR_RULE).message("config values must be strings, numbers or booleans"))]
     pub config: Option<PatternConfig>,
     /// Service exposing the runner. When unset, no Service is created and the runner listens on
     /// port 8080.
@@ -129,7 +128,7 @@ impl PrismPatternSpec {
     }
 }
 
-/// Lifecycle phase of a PrismPattern.
+// Lifecycle phase of a PrismPattern.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum PatternPhase {
     /// Accepted, children not yet created.

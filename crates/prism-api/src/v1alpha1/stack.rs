@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     backend::{BackendProvider, BackendType},
     common::{
-        AutoscalingSpec, CONFIG_SCALAR_RULE, DNS_LABEL_PATTERN, DURATION_PATTERN, ObjectReference,
+        AutoscalingSpec, DNS_LABEL_PATTERN, DURATION_PATTERN, ObjectReference,
         PatternConfig, PlacementSpec, ServiceSpec,
     },
 };
@@ -215,10 +215,9 @@ pub struct StackPatternSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 1000))]
     pub replicas: Option<i32>,
-    /// Pattern-specific settings (strings, numbers or booleans), e.g. `natsUrl`.
+    /// Pattern-specific settings (strings or whole numbers), e.g. `natsUrl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 128))]
-    #[x_kube(validation = Rule::new(CONFIG_SCALAR_RULE).message("config values must be strings, numbers or booleans"))]
     pub config: Option<PatternConfig>,
     /// Placement of the runner pods (becomes the PrismPattern's `placement`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -295,7 +294,7 @@ pub struct MetricsSpec {
     pub port: Option<i32>,
 }
 
-/// Lifecycle phase of a PrismStack.
+// Lifecycle phase of a PrismStack.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum StackPhase {
     /// Accepted, components not yet created.
