@@ -1,5 +1,17 @@
-//! The Prism operator: controllers for the `prism.io/v1alpha1` custom resources, and the tools
-//! around them (CRD generation).
+//! The Prism operator: controllers for the `prism.io/v1alpha1` custom resources, the pure
+//! builders of the objects they own, and the tools around them (CRD generation).
 #![forbid(unsafe_code)]
 
+pub mod apply;
+pub mod autoscaling;
+pub mod canonical;
+pub mod config;
+pub mod context;
+pub mod controller;
 pub mod crdgen;
+pub mod error;
+pub mod keda;
+pub mod naming;
+pub mod placement;
+pub mod status;
+pub mod workload;

@@ -4,7 +4,13 @@
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use prism_operator::{
+    config::Defaults,
+    context::Context,
+    controller::{self, Scope},
+};
+use tracing_subscriber::EnvFilter;
 
 /// The Prism Kubernetes operator.
 #[derive(Debug, Parser)]
@@ -16,6 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the controllers against the cluster of the current kubeconfig (or in-cluster config).
+    Run(RunArgs),
     /// Print the four CustomResourceDefinitions as YAML, or write one file each to a directory.
     Crd {
         /// Write `<group>_<plural>.yaml` files into this directory instead of printing.
@@ -24,20 +32,60 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Registry and repository prefix of default Prism images.
+    #[arg(long, env = "PRISM_IMAGE_REGISTRY", default_value = "ghcr.io/prism")]
+    image_registry: String,
+    /// Tag of default Prism images.
+    #[arg(long, env = "PRISM_IMAGE_TAG", default_value = "latest")]
+    image_tag: String,
+    /// Reconciles running at once, per controller.
+    #[arg(long, env = "PRISM_CONCURRENCY", default_value_t = 16)]
+    concurrency: u16,
+    /// Log filter, e.g. `info` or `info,prism_operator=debug`.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    log_level: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crd { out_dir: None } => {
             print!("{}", prism_operator::crdgen::render_all()?);
         }
         Command::Crd { out_dir: Some(dir) } => {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("failed to create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
             for (name, yaml) in prism_operator::crdgen::render_files()? {
                 let path = dir.join(name);
-                std::fs::write(&path, yaml)
-                    .with_context(|| format!("failed to write {}", path.display()))?;
+                std::fs::write(&path, yaml).with_context(|| format!("failed to write {}", path.display()))?;
             }
         }
+        Command::Run(args) => run(args).await?,
     }
+    Ok(())
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&args.log_level).context("invalid --log-level")?)
+        .init();
+    let client = kube::Client::try_default()
+        .await
+        .context("failed to load a kubeconfig or in-cluster configuration")?;
+    let (keda_tx, keda_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(controller::keda_watch::track(client.clone(), keda_tx));
+    let defaults = Defaults { image_registry: args.image_registry, image_tag: args.image_tag };
+    let ctx = Context::new(client, defaults, keda_rx);
+    let scope = args.namespace.map_or(Scope::All, Scope::Namespace);
+    tracing::info!(?scope, "starting controllers");
+    controller::pattern::run(ctx, scope, args.concurrency, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    tracing::info!("stopped");
     Ok(())
 }

@@ -1,0 +1,110 @@
+//! Server-side apply of child objects under the operator's one field manager, skipped when the
+//! cached child already holds everything the operator wants; and the sweep of children the
+//! current spec no longer asks for.
+//!
+//! Skipping no-op applies is what makes a converged cluster see zero writes: an apply that
+//! changes nothing is still a write request. Each applied object carries the hash of its desired
+//! form ([`APPLIED_HASH_ANNOTATION`]), so when the operator stops setting a field the hash changes
+//! and the next apply removes it.
+
+use std::fmt::Debug;
+
+use kube::{
+    Api, Resource, ResourceExt,
+    api::{DeleteParams, Patch, PatchParams},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use sha2::{Digest, Sha256};
+
+use crate::{canonical, error::Error, naming::APPLIED_HASH_ANNOTATION};
+
+/// What [`apply`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The child did not exist and was created.
+    Created,
+    /// The child differed from the desired form and was updated.
+    Updated,
+    /// The child already matched; nothing was sent.
+    Unchanged,
+}
+
+/// A stable short hash of a JSON-serializable value.
+pub fn hash<T: Serialize>(value: &T) -> Result<String, serde_json::Error> {
+    // serde_json::Value keeps object keys sorted, so equal values hash equally.
+    let bytes = serde_json::to_vec(&serde_json::to_value(value)?)?;
+    let digest = Sha256::digest(&bytes);
+    Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
+}
+
+/// Applies `desired` unless `cached` already contains it. Returns the outcome and the live object
+/// (the API server's answer, or the cached copy when nothing was sent).
+pub async fn apply<K>(api: &Api<K>, kind: &'static str, mut desired: K, cached: Option<&K>) -> Result<(Outcome, K), Error>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned + Debug,
+{
+    let name = desired.name_any();
+    let digest = hash(&desired).map_err(|source| Error::SerializeChild { kind, source })?;
+    desired
+        .annotations_mut()
+        .insert(APPLIED_HASH_ANNOTATION.to_owned(), digest);
+    if let Some(cached) = cached {
+        let want = serde_json::to_value(&desired).map_err(|source| Error::SerializeChild { kind, source })?;
+        let have = serde_json::to_value(cached).map_err(|source| Error::SerializeChild { kind, source })?;
+        if canonical::contains(&have, &want) {
+            return Ok((Outcome::Unchanged, cached.clone()));
+        }
+    }
+    let params = PatchParams::apply(prism_api::FIELD_MANAGER).force();
+    let live = api
+        .patch(&name, &params, &Patch::Apply(&desired))
+        .await
+        .map_err(|source| Error::ApplyChild { kind, name: name.clone(), source })?;
+    let outcome = if cached.is_some() { Outcome::Updated } else { Outcome::Created };
+    tracing::debug!(kind, %name, ?outcome, "applied");
+    Ok((outcome, live))
+}
+
+/// Deletes every object in `owned` that `keep` rejects. Returns the names deleted.
+pub async fn sweep<K>(api: &Api<K>, kind: &'static str, owned: &[K], keep: impl Fn(&str) -> bool) -> Result<Vec<String>, Error>
+where
+    K: Resource + Clone + DeserializeOwned + Debug,
+{
+    let mut deleted = Vec::new();
+    for obj in owned {
+        let name = obj.name_any();
+        if keep(&name) || obj.meta().deletion_timestamp.is_some() {
+            continue;
+        }
+        match api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => deleted.push(name),
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(source) => return Err(Error::DeleteChild { kind, name, source }),
+        }
+    }
+    Ok(deleted)
+}
+
+/// Whether `child` is controlled by the object with `owner_uid`.
+pub fn controlled_by<K: Resource>(child: &K, owner_uid: &str) -> bool {
+    child
+        .meta()
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|r| r.controller == Some(true) && r.uid == owner_uid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_is_stable_and_sensitive() {
+        let a = serde_json::json!({"b": 1, "a": [1, 2]});
+        let b = serde_json::json!({"a": [1, 2], "b": 1});
+        assert_eq!(hash(&a).expect("hash"), hash(&b).expect("hash"));
+        assert_ne!(hash(&a).expect("hash"), hash(&serde_json::json!({"b": 2, "a": [1, 2]})).expect("hash"));
+        assert_eq!(hash(&a).expect("hash").len(), 16);
+    }
+}

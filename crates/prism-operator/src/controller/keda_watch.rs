@@ -1,0 +1,67 @@
+//! Tracks whether KEDA's ScaledObject CRD is installed, so that patterns with `scaler: keda`
+//! recover by themselves once KEDA appears (and report `KEDANotInstalled` until then).
+
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{
+    Api, Client,
+    runtime::{WatchStreamExt, watcher},
+};
+use tokio::sync::watch;
+
+use crate::keda::SCALED_OBJECT_CRD;
+
+/// Watches KEDA's CRD and keeps `tx` equal to "installed and established". Runs until the
+/// receivers are gone.
+pub async fn track(client: Client, tx: watch::Sender<bool>) {
+    let api: Api<CustomResourceDefinition> = Api::all(client);
+    let config = watcher::Config::default().fields(&format!("metadata.name={SCALED_OBJECT_CRD}"));
+    let mut events = std::pin::pin!(watcher(api, config).default_backoff());
+    while let Some(event) = events.next().await {
+        let established = match event {
+            Ok(watcher::Event::Apply(crd) | watcher::Event::InitApply(crd)) => Some(is_established(&crd)),
+            Ok(watcher::Event::Delete(_)) => Some(false),
+            Ok(watcher::Event::Init) => None,
+            Ok(watcher::Event::InitDone) => Some(*tx.borrow()),
+            Err(err) => {
+                tracing::debug!(%err, "watching KEDA's CRD");
+                None
+            }
+        };
+        if let Some(value) = established {
+            tx.send_if_modified(|current| std::mem::replace(current, value) != value);
+        }
+        if tx.is_closed() {
+            return;
+        }
+    }
+}
+
+fn is_established(crd: &CustomResourceDefinition) -> bool {
+    crd.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+}
+
+/// Resolves once KEDA is installed.
+pub async fn installed(mut rx: watch::Receiver<bool>) {
+    while !*rx.borrow_and_update() {
+        if rx.changed().await.is_err() {
+            // The tracker is gone: KEDA will never be reported; wait forever.
+            futures::future::pending::<()>().await;
+        }
+    }
+}
+
+/// A stream that yields once per change of KEDA's presence (used to reconcile everything).
+pub fn changes(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send {
+    futures::stream::unfold(rx, |mut rx| async move {
+        rx.changed().await.ok()?;
+        // Let the ScaledObject watch start before the reconciles that need it.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        Some(((), rx))
+    })
+}

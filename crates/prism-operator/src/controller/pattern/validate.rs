@@ -1,0 +1,202 @@
+//! Pure: a PrismPattern and what `resolve` found -> the validated model the builders use, with
+//! every documented default applied; or the reason it cannot be reconciled.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    api::core::v1::{
+        ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, HTTPGetAction, Probe, SecretEnvSource,
+    },
+    apimachinery::pkg::{apis::meta::v1::OwnerReference, util::intstr::IntOrString},
+};
+use prism_api::v1alpha1::{PrismPattern, ServiceType};
+
+use crate::{
+    autoscaling::Autoscaler,
+    config::Defaults,
+    naming,
+    placement::{self, PlacementError},
+    workload::{Exposure, Workload},
+};
+
+/// What `resolve` found about the pattern's `backendConfig`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendConfig {
+    /// No `backendConfig` given.
+    None,
+    /// The referenced PrismBackend exists; `hash` is its rendered connection's hash, if rendered.
+    Found {
+        /// PrismBackend name.
+        name: String,
+        /// `status.configHash` of the PrismBackend.
+        hash: Option<String>,
+    },
+    /// The referenced PrismBackend does not exist.
+    Missing {
+        /// PrismBackend name.
+        name: String,
+    },
+    /// The reference points to another namespace, which pods cannot mount from.
+    OtherNamespace {
+        /// The namespace referenced.
+        namespace: String,
+    },
+}
+
+/// What the reconcile read from the cluster before validating.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    /// The backend connection.
+    pub backend: BackendConfig,
+    /// Whether KEDA's CRDs are installed.
+    pub keda_installed: bool,
+}
+
+/// A pattern that can be reconciled, with defaults applied.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ValidatedPattern {
+    /// The runner Deployment.
+    pub workload: Workload,
+    /// The Service, when `spec.service` is set.
+    pub exposure: Option<Exposure>,
+    /// The autoscaler the spec asks for.
+    pub autoscaler: Autoscaler,
+    /// False when the autoscaler cannot be created yet (KEDA not installed).
+    pub autoscaler_available: bool,
+}
+
+/// Why a pattern cannot be reconciled: becomes a condition reason and a Warning Event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    /// PascalCase reason.
+    pub reason: &'static str,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// Validates `pattern` (which must have a namespace and uid, see `owner`).
+pub fn validate(
+    pattern: &PrismPattern,
+    namespace: &str,
+    owner: OwnerReference,
+    resolved: &Resolved,
+    defaults: &Defaults,
+) -> Result<ValidatedPattern, Invalid> {
+    let spec = &pattern.spec;
+    let name = owner.name.clone();
+    let labels = naming::pattern_labels(&name, &spec.pattern, &spec.backend);
+    let selector = naming::pattern_selector(&name);
+
+    let mut pod_annotations = BTreeMap::new();
+    let mut env_from = Vec::new();
+    match &resolved.backend {
+        BackendConfig::None => {}
+        BackendConfig::Missing { name } => {
+            return Err(Invalid {
+                reason: "BackendConfigNotFound",
+                message: format!("spec.backendConfig names PrismBackend {name:?}, which does not exist in namespace {namespace:?}"),
+            });
+        }
+        BackendConfig::OtherNamespace { namespace: other } => {
+            return Err(Invalid {
+                reason: "BackendConfigNamespace",
+                message: format!(
+                    "spec.backendConfig.namespace is {other:?}, but a runner can only use a PrismBackend in its own namespace {namespace:?}"
+                ),
+            });
+        }
+        BackendConfig::Found { name, hash } => {
+            env_from.push(EnvFromSource {
+                config_map_ref: Some(ConfigMapEnvSource { name: naming::backend_config_map(name), optional: None }),
+                ..Default::default()
+            });
+            env_from.push(EnvFromSource {
+                secret_ref: Some(SecretEnvSource { name: naming::backend_secret(name), optional: None }),
+                ..Default::default()
+            });
+            if let Some(hash) = hash {
+                pod_annotations.insert(naming::BACKEND_CONFIG_HASH_ANNOTATION.to_owned(), hash.clone());
+            }
+        }
+    }
+
+    let placement = placement::resolve(spec.placement.as_ref(), None, &selector).map_err(|e: PlacementError| Invalid {
+        reason: e.reason(),
+        message: format!("spec.placement: {e}"),
+    })?;
+
+    let autoscaler = Autoscaler::resolve(spec.autoscaling.as_ref());
+    let autoscaler_available = !matches!(autoscaler, Autoscaler::Keda(_)) || resolved.keda_installed;
+    let replicas = match (autoscaler.bounds(), autoscaler_available) {
+        (None, _) => Some(spec.replicas()),
+        (Some(_), true) => None,
+        // KEDA is missing: keep a sensible fixed count until it appears.
+        (Some((min, max)), false) => Some(spec.replicas().clamp(min, max)),
+    };
+
+    let port = spec.port();
+    let container = Container {
+        name: format!("{}-runner", spec.pattern),
+        image: Some(spec.image.clone().unwrap_or_else(|| defaults.runner_image(&spec.pattern))),
+        args: Some(vec![format!("--pattern={}", spec.pattern), format!("--backend={}", spec.backend)]),
+        ports: Some(vec![ContainerPort {
+            name: Some(naming::RUNNER_PORT_NAME.to_owned()),
+            container_port: port,
+            protocol: Some("TCP".to_owned()),
+            ..Default::default()
+        }]),
+        env: Some(config_env(pattern)).filter(|e| !e.is_empty()),
+        env_from: Some(env_from).filter(|e| !e.is_empty()),
+        resources: placement::resources(spec.placement.as_ref(), spec.resources.as_ref()),
+        readiness_probe: Some(health_probe()),
+        liveness_probe: Some(Probe { initial_delay_seconds: Some(10), ..health_probe() }),
+        ..Default::default()
+    };
+
+    let exposure = spec.service.as_ref().map(|s| Exposure {
+        type_: s.type_.unwrap_or(ServiceType::ClusterIP).as_str().to_owned(),
+        ports: vec![(naming::RUNNER_PORT_NAME.to_owned(), port, port)],
+        annotations: s.annotations.clone().unwrap_or_default(),
+    });
+
+    Ok(ValidatedPattern {
+        workload: Workload {
+            name,
+            namespace: namespace.to_owned(),
+            owner,
+            labels,
+            selector,
+            replicas,
+            container,
+            pod_annotations,
+            placement,
+            image_pull_secrets: None,
+            service_account: None,
+        },
+        exposure,
+        autoscaler,
+        autoscaler_available,
+    })
+}
+
+/// `PRISM_CONFIG_<KEY>` variables for the pattern's `config`, in key order.
+fn config_env(pattern: &PrismPattern) -> Vec<EnvVar> {
+    pattern
+        .spec
+        .config
+        .iter()
+        .flatten()
+        .map(|(k, v)| EnvVar { name: naming::config_env_name(k), value: Some(v.to_string()), value_from: None })
+        .collect()
+}
+
+fn health_probe() -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(naming::HEALTH_PATH.to_owned()),
+            port: IntOrString::String(naming::RUNNER_PORT_NAME.to_owned()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,81 @@
+//! The operator's error type: one variant per failed action. Variant names double as the
+//! `reason` of Warning Events and the `reason` label of the failure metric.
+
+/// A reconcile failure.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Server-side apply of a child object failed.
+    #[error("failed to apply {kind} {name}")]
+    ApplyChild {
+        /// Kind of the child.
+        kind: &'static str,
+        /// Name of the child.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Deleting an orphaned child failed.
+    #[error("failed to delete {kind} {name}")]
+    DeleteChild {
+        /// Kind of the child.
+        kind: &'static str,
+        /// Name of the child.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Writing the status subresource failed.
+    #[error("failed to write status")]
+    PatchStatus {
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A desired object could not be serialized.
+    #[error("failed to serialize {kind}")]
+    SerializeChild {
+        /// Kind of the object.
+        kind: &'static str,
+        /// The serializer's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The object lacks a field the API server always sets (uid, namespace).
+    #[error("object has no {0}")]
+    MissingObjectKey(&'static str),
+}
+
+impl Error {
+    /// The Event and metric reason of this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::ApplyChild { .. } => "ApplyChild",
+            Self::DeleteChild { .. } => "DeleteChild",
+            Self::PatchStatus { .. } => "PatchStatus",
+            Self::SerializeChild { .. } => "SerializeChild",
+            Self::MissingObjectKey(_) => "MissingObjectKey",
+        }
+    }
+
+    /// The full cause chain, cut to `max` bytes (Event notes are limited to 1 KiB).
+    pub fn chain(&self, max: usize) -> String {
+        let mut out = self.to_string();
+        let mut source = std::error::Error::source(self);
+        while let Some(cause) = source {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        if out.len() > max {
+            let mut cut = max.saturating_sub(3);
+            while !out.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            out.truncate(cut);
+            out.push_str("...");
+        }
+        out
+    }
+}

@@ -1,0 +1,16 @@
+//! KEDA's ScaledObject: the few facts the operator needs to create, watch and detect it. The
+//! object itself is built as JSON (see `autoscaling::build_scaled_object`) so that only the fields
+//! the operator sets are sent.
+
+use kube::api::{ApiResource, GroupVersionKind};
+
+/// Name of KEDA's ScaledObject CRD; its presence tells whether KEDA is installed.
+pub const SCALED_OBJECT_CRD: &str = "scaledobjects.keda.sh";
+
+/// The ScaledObject resource (keda.sh/v1alpha1, plural scaledobjects).
+pub fn scaled_object_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("keda.sh", "v1alpha1", "ScaledObject"),
+        "scaledobjects",
+    )
+}

@@ -1,0 +1,93 @@
+//! Names and labels of the objects the operator creates. Every name, port and label key of a
+//! child object is decided here, so builders and tests agree on them.
+
+use std::collections::BTreeMap;
+
+use prism_api::labels;
+
+/// Name of the container port every pattern runner listens on (HTTP `/health` and its API).
+pub const RUNNER_PORT_NAME: &str = "http";
+/// HTTP path of the runners' health endpoint (the seed README's load generator calls it).
+pub const HEALTH_PATH: &str = "/health";
+/// Annotation holding the hash of what the operator last applied to a child; a change of the
+/// desired object changes the hash, so fields the operator stopped setting are removed.
+pub const APPLIED_HASH_ANNOTATION: &str = "prism.io/applied-hash";
+/// Pod-template annotation with the hash of the backend connection a runner uses, so that runner
+/// pods roll when the rendered connection changes.
+pub const BACKEND_CONFIG_HASH_ANNOTATION: &str = "prism.io/backend-config-hash";
+/// Prefix of the environment variables that carry a pattern's `config`.
+pub const CONFIG_ENV_PREFIX: &str = "PRISM_CONFIG_";
+/// The label selector of everything the operator manages (used to scope its watches).
+pub fn managed_selector() -> String {
+    format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE)
+}
+
+/// ConfigMap a PrismBackend renders its non-secret connection facts into.
+pub fn backend_config_map(backend: &str) -> String {
+    format!("{backend}-connection")
+}
+
+/// Secret a PrismBackend renders its credentials into.
+pub fn backend_secret(backend: &str) -> String {
+    format!("{backend}-credentials")
+}
+
+/// The labels every pattern-runner object carries (Deployment, pods, Service, autoscaler).
+pub fn pattern_labels(instance: &str, pattern: &str, backend: &str) -> BTreeMap<String, String> {
+    let mut l = common_labels(instance, "prism-pattern-runner", "pattern-runner");
+    l.insert(labels::APP.into(), "prism".into());
+    l.insert(labels::PATTERN.into(), pattern.into());
+    l.insert(labels::BACKEND.into(), backend.into());
+    l.insert(labels::PATTERN_INSTANCE.into(), instance.into());
+    l
+}
+
+/// The immutable Deployment selector (and Service selector) of one pattern runner.
+pub fn pattern_selector(instance: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::APP.to_owned(), "prism".to_owned()),
+        (labels::PATTERN_INSTANCE.to_owned(), instance.to_owned()),
+    ])
+}
+
+/// The standard `app.kubernetes.io/*` labels.
+pub fn common_labels(instance: &str, name: &str, component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::NAME.to_owned(), name.to_owned()),
+        (labels::INSTANCE.to_owned(), instance.to_owned()),
+        (labels::COMPONENT.to_owned(), component.to_owned()),
+        (labels::PART_OF.to_owned(), "prism".to_owned()),
+        (labels::MANAGED_BY.to_owned(), labels::MANAGED_BY_VALUE.to_owned()),
+    ])
+}
+
+/// The environment variable carrying one `config` key: `PRISM_CONFIG_` and the key upper-cased,
+/// with every character that is not an ASCII letter or digit replaced by `_`
+/// (`maxKeys` -> `PRISM_CONFIG_MAXKEYS`, `cache.ttl` -> `PRISM_CONFIG_CACHE_TTL`).
+pub fn config_env_name(key: &str) -> String {
+    let key: String = key
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect();
+    format!("{CONFIG_ENV_PREFIX}{key}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_keys_become_env_names() {
+        assert_eq!(config_env_name("maxKeys"), "PRISM_CONFIG_MAXKEYS");
+        assert_eq!(config_env_name("cache.ttl-seconds"), "PRISM_CONFIG_CACHE_TTL_SECONDS");
+    }
+
+    #[test]
+    fn selector_is_a_subset_of_the_labels() {
+        let labels = pattern_labels("orders", "consumer", "kafka");
+        for (k, v) in pattern_selector("orders") {
+            assert_eq!(labels.get(&k), Some(&v));
+        }
+        assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("prism-operator"));
+    }
+}

@@ -1,0 +1,137 @@
+//! Conditions and status writes: `lastTransitionTime` moves only when a condition's status
+//! flips, and the status subresource is written only when it differs from what is stored.
+
+use k8s_openapi::{
+    apimachinery::pkg::apis::meta::v1::{Condition, Time},
+    jiff::Timestamp,
+};
+use kube::{
+    Api, Resource,
+    api::{Patch, PatchParams},
+};
+use serde::{Serialize, de::DeserializeOwned};
+use serde_json::json;
+
+use crate::error::Error;
+
+/// A condition as the reconcile wants it, before timestamps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Desired {
+    /// Condition type, e.g. `Ready`.
+    pub type_: &'static str,
+    /// True or False.
+    pub status: bool,
+    /// PascalCase reason.
+    pub reason: String,
+    /// Human-readable message.
+    pub message: String,
+}
+
+impl Desired {
+    /// A condition.
+    pub fn new(type_: &'static str, status: bool, reason: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { type_, status, reason: reason.into(), message: message.into() }
+    }
+}
+
+/// The conditions to store: each desired condition, keeping the stored `lastTransitionTime` when
+/// its status did not change.
+pub fn merge(stored: &[Condition], desired: &[Desired], generation: Option<i64>, now: Timestamp) -> Vec<Condition> {
+    desired
+        .iter()
+        .map(|d| {
+            let status = if d.status { "True" } else { "False" };
+            let previous = stored.iter().find(|c| c.type_ == d.type_);
+            let last_transition_time = match previous {
+                Some(p) if p.status == status => p.last_transition_time.clone(),
+                _ => Time(now),
+            };
+            Condition {
+                type_: d.type_.to_owned(),
+                status: status.to_owned(),
+                reason: d.reason.clone(),
+                message: d.message.clone(),
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect()
+}
+
+/// The desired conditions whose status or reason differ from what was stored: what deserves an
+/// Event.
+pub fn transitions<'a>(stored: &[Condition], desired: &'a [Desired]) -> Vec<&'a Desired> {
+    desired
+        .iter()
+        .filter(|d| {
+            let status = if d.status { "True" } else { "False" };
+            !stored
+                .iter()
+                .any(|c| c.type_ == d.type_ && c.status == status && c.reason == d.reason)
+        })
+        .collect()
+}
+
+/// Writes `status` to `obj`'s status subresource with server-side apply, unless it equals the
+/// stored one. Returns whether it wrote.
+pub async fn write_if_changed<K, S>(api: &Api<K>, obj: &K, stored: Option<&S>, status: &S) -> Result<bool, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
+    S: Serialize + PartialEq,
+{
+    if stored == Some(status) {
+        return Ok(false);
+    }
+    let name = obj.meta().name.clone().ok_or(Error::MissingObjectKey("name"))?;
+    let patch = json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(&name, &PatchParams::apply(prism_api::FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await
+        .map_err(|source| Error::PatchStatus { source })?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(status: &str, reason: &str, at: Timestamp) -> Condition {
+        Condition {
+            type_: "Ready".into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: "m".into(),
+            observed_generation: Some(1),
+            last_transition_time: Time(at),
+        }
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_status_flips() {
+        let then = Timestamp::from_second(1_700_000_000).expect("time");
+        let now = Timestamp::from_second(1_800_000_000).expect("time");
+        let old = [stored("False", "DeploymentProgressing", then)];
+        // Same status, new reason and message: time kept.
+        let merged = merge(&old, &[Desired::new("Ready", false, "Degraded", "x")], Some(2), now);
+        assert_eq!(merged[0].last_transition_time, Time(then));
+        assert_eq!(merged[0].observed_generation, Some(2));
+        // Status flips: time moves.
+        let merged = merge(&old, &[Desired::new("Ready", true, "DeploymentReady", "ok")], Some(2), now);
+        assert_eq!(merged[0].last_transition_time, Time(now));
+    }
+
+    #[test]
+    fn transitions_are_status_or_reason_changes() {
+        let then = Timestamp::from_second(1_700_000_000).expect("time");
+        let old = [stored("False", "DeploymentProgressing", then)];
+        let same = [Desired::new("Ready", false, "DeploymentProgressing", "other message")];
+        assert!(transitions(&old, &same).is_empty());
+        let changed = [Desired::new("Ready", false, "KEDANotInstalled", "m")];
+        assert_eq!(transitions(&old, &changed).len(), 1);
+        let new_type = [Desired::new("AutoscalingReady", true, "HPAReady", "m")];
+        assert_eq!(transitions(&old, &new_type).len(), 1);
+    }
+}

@@ -1,0 +1,195 @@
+//! Deployment and Service builders shared by every component (pattern runners, proxy, admin).
+//!
+//! Pure: a [`Workload`] describes one replicated container with its placement; the builders turn it
+//! into the exact objects the operator applies. Only fields the operator owns are set, so a
+//! re-apply of the same workload is a no-op (and `replicas` is left out while an autoscaler owns
+//! it).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    api::{
+        apps::v1::{Deployment, DeploymentSpec},
+        core::v1::{
+            Container, LocalObjectReference, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec,
+        },
+    },
+    apimachinery::pkg::{
+        apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference},
+        util::intstr::IntOrString,
+    },
+};
+
+use crate::placement::PodPlacement;
+
+/// One replicated container and where it runs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Workload {
+    /// Name of the Deployment (and of its Service).
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Controller owner reference (the custom resource).
+    pub owner: OwnerReference,
+    /// Labels of the Deployment, its pods and its Service.
+    pub labels: BTreeMap<String, String>,
+    /// The immutable pod selector (a subset of `labels`).
+    pub selector: BTreeMap<String, String>,
+    /// Replicas, or `None` while an autoscaler owns them.
+    pub replicas: Option<i32>,
+    /// The container.
+    pub container: Container,
+    /// Pod-template annotations.
+    pub pod_annotations: BTreeMap<String, String>,
+    /// Scheduling fields.
+    pub placement: PodPlacement,
+    /// Image pull secrets.
+    pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
+    /// Service account of the pods.
+    pub service_account: Option<String>,
+}
+
+/// How a workload is exposed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Exposure {
+    /// Service type.
+    pub type_: String,
+    /// Ports: (name, port, target port).
+    pub ports: Vec<(String, i32, i32)>,
+    /// Service annotations.
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Workload {
+    fn metadata(&self, name: &str) -> ObjectMeta {
+        ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(self.namespace.clone()),
+            labels: Some(self.labels.clone()),
+            owner_references: Some(vec![self.owner.clone()]),
+            ..Default::default()
+        }
+    }
+}
+
+/// The Deployment of a workload.
+pub fn build_deployment(w: &Workload) -> Deployment {
+    let p = &w.placement;
+    Deployment {
+        metadata: w.metadata(&w.name),
+        spec: Some(DeploymentSpec {
+            replicas: w.replicas,
+            selector: LabelSelector {
+                match_labels: Some(w.selector.clone()),
+                ..Default::default()
+            },
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(w.labels.clone()),
+                    annotations: Some(w.pod_annotations.clone()).filter(|a| !a.is_empty()),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![w.container.clone()],
+                    node_selector: p.node_selector.clone(),
+                    affinity: p.affinity.clone(),
+                    tolerations: p.tolerations.clone(),
+                    topology_spread_constraints: p.topology_spread_constraints.clone(),
+                    priority_class_name: p.priority_class_name.clone(),
+                    runtime_class_name: p.runtime_class_name.clone(),
+                    node_name: p.node_name.clone(),
+                    image_pull_secrets: w.image_pull_secrets.clone().filter(|s| !s.is_empty()),
+                    service_account_name: w.service_account.clone(),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// The Service exposing a workload's pods.
+pub fn build_service(w: &Workload, exposure: &Exposure) -> Service {
+    let mut metadata = w.metadata(&w.name);
+    metadata.annotations = Some(exposure.annotations.clone()).filter(|a| !a.is_empty());
+    Service {
+        metadata,
+        spec: Some(ServiceSpec {
+            type_: Some(exposure.type_.clone()),
+            selector: Some(w.selector.clone()),
+            ports: Some(
+                exposure
+                    .ports
+                    .iter()
+                    .map(|(name, port, target)| ServicePort {
+                        name: Some(name.clone()),
+                        port: *port,
+                        target_port: Some(IntOrString::Int(*target)),
+                        protocol: Some("TCP".to_owned()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn workload(replicas: Option<i32>) -> Workload {
+        Workload {
+            name: "orders".into(),
+            namespace: "ns".into(),
+            owner: OwnerReference {
+                api_version: "prism.io/v1alpha1".into(),
+                kind: "PrismPattern".into(),
+                name: "orders".into(),
+                uid: "uid-1".into(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            },
+            labels: BTreeMap::from([("a".into(), "b".into()), ("app".into(), "prism".into())]),
+            selector: BTreeMap::from([("app".into(), "prism".into())]),
+            replicas,
+            container: Container { name: "consumer-runner".into(), image: Some("img".into()), ..Default::default() },
+            pod_annotations: BTreeMap::new(),
+            placement: PodPlacement::default(),
+            image_pull_secrets: None,
+            service_account: None,
+        }
+    }
+
+    #[test]
+    fn replicas_are_left_out_while_autoscaled() {
+        let json = serde_json::to_value(build_deployment(&workload(None))).expect("json");
+        assert!(json["spec"].get("replicas").is_none(), "{json}");
+        let json = serde_json::to_value(build_deployment(&workload(Some(3)))).expect("json");
+        assert_eq!(json["spec"]["replicas"], 3);
+    }
+
+    #[test]
+    fn empty_optionals_are_not_sent() {
+        let json = serde_json::to_value(build_deployment(&workload(Some(1)))).expect("json");
+        let pod = &json["spec"]["template"]["spec"];
+        for field in ["nodeSelector", "affinity", "tolerations", "imagePullSecrets", "topologySpreadConstraints"] {
+            assert!(pod.get(field).is_none(), "{field} sent: {pod}");
+        }
+        assert!(json["spec"]["template"]["metadata"].get("annotations").is_none());
+    }
+
+    #[test]
+    fn service_selects_the_pods_with_numeric_target_port() {
+        let exposure = Exposure { type_: "ClusterIP".into(), ports: vec![("http".into(), 8080, 8080)], annotations: BTreeMap::new() };
+        let svc = build_service(&workload(Some(1)), &exposure);
+        let spec = svc.spec.expect("spec");
+        assert_eq!(spec.selector.expect("selector")["app"], "prism");
+        let port = &spec.ports.expect("ports")[0];
+        assert_eq!((port.port, port.target_port.clone()), (8080, Some(IntOrString::Int(8080))));
+        assert_eq!(svc.metadata.owner_references.expect("owner")[0].uid, "uid-1");
+    }
+}
