@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 async fn client() -> Client {
     let cp = prism_testkit::shared().await;
-    let client = cp.client().await;
+    let client = cp.client().await.expect("client");
     support::install_crds(&client).await;
     client
 }
@@ -64,7 +64,7 @@ async fn ensure_namespace(client: &Client, name: &str) {
 #[tokio::test]
 async fn every_sample_is_accepted_and_reads_back_unchanged() {
     let client = client().await;
-    let (scratch, _guard) = prism_testkit::temp_namespace(&client).await;
+    let (scratch, _guard) = prism_testkit::temp_namespace(prism_testkit::shared().await).await.expect("temp namespace");
     let samples = samples();
     assert!(samples.len() >= 20, "found only {} samples", samples.len());
     for (file, doc) in &samples {
@@ -227,7 +227,7 @@ fn cases() -> Vec<Case> {
 #[tokio::test]
 async fn invalid_specs_are_rejected_naming_the_field() {
     let client = client().await;
-    let (ns, _guard) = prism_testkit::temp_namespace(&client).await;
+    let (ns, _guard) = prism_testkit::temp_namespace(prism_testkit::shared().await).await.expect("temp namespace");
     let cases = cases();
     assert!(cases.len() >= 15);
     for case in cases {
@@ -265,7 +265,7 @@ async fn invalid_specs_are_rejected_naming_the_field() {
 #[tokio::test]
 async fn namespace_id_is_immutable() {
     let client = client().await;
-    let (ns, _guard) = prism_testkit::temp_namespace(&client).await;
+    let (ns, _guard) = prism_testkit::temp_namespace(prism_testkit::shared().await).await.expect("temp namespace");
     let api = dynamic_api(&client, "PrismNamespace", &ns);
     let obj: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "prism.io/v1alpha1", "kind": "PrismNamespace",
@@ -288,7 +288,7 @@ async fn namespace_id_is_immutable() {
 #[tokio::test]
 async fn kubectl_category_short_names_and_explain() {
     let client = client().await;
-    let (ns, _guard) = prism_testkit::temp_namespace(&client).await;
+    let (ns, _guard) = prism_testkit::temp_namespace(prism_testkit::shared().await).await.expect("temp namespace");
     for (kind, spec) in [
         ("PrismStack", json!({})),
         ("PrismPattern", pattern(json!({}))),
