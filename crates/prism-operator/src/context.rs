@@ -32,6 +32,8 @@ pub struct Context {
     pub defaults: Defaults,
     /// Whether KEDA's ScaledObject CRD is installed; changes trigger reconciles.
     pub keda: watch::Receiver<bool>,
+    /// The last status written per object.
+    pub status_memo: crate::status::Memo,
     backoff: Mutex<HashMap<String, u32>>,
 }
 
@@ -47,6 +49,7 @@ impl Context {
             client,
             defaults,
             keda,
+            status_memo: crate::status::Memo::default(),
             backoff: Mutex::default(),
         })
     }
@@ -122,6 +125,7 @@ mod tests {
             recorder: Recorder::new(test_client(), Reporter { controller: "t".into(), instance: None }),
             defaults: Defaults::default(),
             keda: rx,
+            status_memo: crate::status::Memo::default(),
             backoff: Mutex::default(),
         };
         let delays: Vec<u64> = (0..9).map(|_| ctx.next_backoff("ns/a").as_secs()).collect();

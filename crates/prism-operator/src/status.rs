@@ -1,6 +1,8 @@
 //! Conditions and status writes: `lastTransitionTime` moves only when a condition's status
 //! flips, and the status subresource is written only when it differs from what is stored.
 
+use std::{collections::HashMap, sync::Mutex};
+
 use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::{Condition, Time},
     jiff::Timestamp,
@@ -72,14 +74,63 @@ pub fn transitions<'a>(stored: &[Condition], desired: &'a [Desired]) -> Vec<&'a 
         .collect()
 }
 
+/// The last status written per object (by uid). A reconcile may run on a cached copy that does
+/// not show the operator's own latest status write yet; this memo keeps it from writing the same
+/// status twice.
+#[derive(Debug, Default)]
+pub struct Memo {
+    written: Mutex<HashMap<String, String>>,
+}
+
+impl Memo {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn is_written(&self, uid: &str, hash: &str) -> bool {
+        self.lock().get(uid).is_some_and(|h| h == hash)
+    }
+
+    fn remember(&self, uid: &str, hash: String) {
+        self.lock().insert(uid.to_owned(), hash);
+    }
+
+    /// Forgets objects that no longer exist (called with the uids still present).
+    pub fn retain(&self, alive: impl Fn(&str) -> bool) {
+        self.lock().retain(|uid, _| alive(uid));
+    }
+
+    /// Number of remembered objects.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// Writes `status` to `obj`'s status subresource with server-side apply, unless it equals the
-/// stored one. Returns whether it wrote.
-pub async fn write_if_changed<K, S>(api: &Api<K>, obj: &K, stored: Option<&S>, status: &S) -> Result<bool, Error>
+/// stored one (or the one this operator last wrote). Returns whether it wrote.
+pub async fn write_if_changed<K, S>(
+    api: &Api<K>,
+    memo: &Memo,
+    obj: &K,
+    stored: Option<&S>,
+    status: &S,
+) -> Result<bool, Error>
 where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
     S: Serialize + PartialEq,
 {
+    let uid = obj.meta().uid.clone().ok_or(Error::MissingObjectKey("uid"))?;
+    let hash = crate::apply::hash(status).map_err(|source| Error::SerializeChild { kind: "status", source })?;
     if stored == Some(status) {
+        memo.remember(&uid, hash);
+        return Ok(false);
+    }
+    if memo.is_written(&uid, &hash) {
         return Ok(false);
     }
     let name = obj.meta().name.clone().ok_or(Error::MissingObjectKey("name"))?;
@@ -91,6 +142,7 @@ where
     api.patch_status(&name, &PatchParams::apply(prism_api::FIELD_MANAGER).force(), &Patch::Apply(&patch))
         .await
         .map_err(|source| Error::PatchStatus { source })?;
+    memo.remember(&uid, hash);
     Ok(true)
 }
 

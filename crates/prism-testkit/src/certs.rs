@@ -1,6 +1,6 @@
-//! The control plane's PKI, generated fresh for every control plane: one CA that signs the
-//! apiserver's serving certificate and every client certificate, plus the service-account signing
-//! key. Keys are ECDSA P-256, which etcd, Kubernetes and kwok all accept. This module only makes
+//! The control plane's PKI, generated fresh for every control plane: the cluster CA that signs
+//! the apiserver's serving certificate and every client certificate, the front-proxy CA for the
+//! aggregation layer's request-header authentication, and the service-account signing key. Keys are ECDSA P-256, which etcd, Kubernetes and kwok all accept. This module only makes
 //! PEM text; writing files is the caller's business.
 
 use rcgen::{
@@ -54,8 +54,9 @@ fn generate_error(what: &str) -> impl FnOnce(rcgen::Error) -> Error {
 }
 
 impl Ca {
-    pub(crate) fn generate() -> Result<Self, Error> {
-        let err = || generate_error("cluster CA");
+    /// A self-signed CA with the given common name.
+    pub(crate) fn generate(common_name: &str) -> Result<Self, Error> {
+        let err = || generate_error(common_name);
         let key = KeyPair::generate().map_err(err())?;
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(err())?;
         params
@@ -129,12 +130,13 @@ impl ServiceAccountKey {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 
     #[test]
     fn generates_pem_for_every_piece() {
-        let ca = Ca::generate().unwrap();
+        let ca = Ca::generate("test-ca").unwrap();
         assert!(ca.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         let serving = ca
             .serving_cert("kube-apiserver", apiserver_sans("10.96.0.1"))

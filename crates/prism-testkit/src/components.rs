@@ -14,6 +14,8 @@ use crate::process::ProcessSpec;
 pub const SERVICE_CLUSTER_IP_RANGE: &str = "10.96.0.0/16";
 /// ClusterIP of the `kubernetes` Service (a SAN of the apiserver certificate).
 pub const KUBERNETES_SERVICE_IP: &str = "10.96.0.1";
+/// Common name of the aggregation layer's client certificate.
+pub(crate) const FRONT_PROXY_CLIENT: &str = "front-proxy-client";
 /// Pod IPs kwok hands out (a /16, so tests are not limited to 254 pods).
 pub const POD_CIDR: &str = "10.244.0.0/16";
 /// Issuer of service-account tokens.
@@ -63,6 +65,9 @@ pub(crate) struct Layout {
     pub ca_cert: PathBuf,
     pub apiserver_cert: PathBuf,
     pub apiserver_key: PathBuf,
+    pub front_proxy_ca_cert: PathBuf,
+    pub front_proxy_client_cert: PathBuf,
+    pub front_proxy_client_key: PathBuf,
     pub sa_private_key: PathBuf,
     pub sa_public_key: PathBuf,
     pub controller_manager_kubeconfig: PathBuf,
@@ -100,10 +105,6 @@ impl Layout {
     /// `<dir>/<component>.log`: stdout and stderr of the component.
     pub(crate) fn log_path(&self, name: &str) -> PathBuf {
         self.dir.join(format!("{name}.log"))
-    }
-
-    pub(crate) fn apiserver_url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.ports.apiserver)
     }
 
     pub(crate) fn etcd_url(&self) -> String {
@@ -145,6 +146,18 @@ impl Layout {
             flag("service-account-issuer", SERVICE_ACCOUNT_ISSUER),
             flag("authorization-mode", "Node,RBAC"),
             flag("service-cluster-ip-range", SERVICE_CLUSTER_IP_RANGE),
+            // Request-header authentication (aggregation layer). Without it the controller-manager
+            // and scheduler keep logging that the requestheader CA bundle is missing.
+            flag("requestheader-client-ca-file", &self.front_proxy_ca_cert),
+            flag("requestheader-allowed-names", FRONT_PROXY_CLIENT),
+            flag("requestheader-username-headers", "X-Remote-User"),
+            flag("requestheader-group-headers", "X-Remote-Group"),
+            flag("requestheader-extra-headers-prefix", "X-Remote-Extra-"),
+            flag("proxy-client-cert-file", &self.front_proxy_client_cert),
+            flag("proxy-client-key-file", &self.front_proxy_client_key),
+            // The `kubernetes` Service would get endpoint 127.0.0.1, which Endpoints validation
+            // rejects (loopback) on every sync; nothing in-cluster needs that endpoint.
+            flag("endpoint-reconciler-type", "none"),
             flag("allow-privileged", "true"),
             flag("profiling", "false"),
         ];

@@ -12,9 +12,11 @@ use std::{
 use kube::Client;
 
 use crate::{
-    Error, binaries,
+    ControlPlaneOptions, Error, binaries,
     certs::{Ca, ServiceAccountKey, apiserver_sans},
-    components::{AUDIT_POLICY, KUBERNETES_SERVICE_IP, KWOK_STAGES, Layout, Ports},
+    components::{
+        AUDIT_POLICY, FRONT_PROXY_CLIENT, KUBERNETES_SERVICE_IP, KWOK_STAGES, Layout, Ports,
+    },
     datadir::DataDir,
     kubeconfig,
     nodes::{self, NodeSpec},
@@ -23,66 +25,26 @@ use crate::{
     ready::{poll_until, probe_apiserver, probe_default_service_account, probe_etcd},
 };
 
-/// Environment variable overriding the root under which data directories are created.
-pub const DATA_ROOT_ENV: &str = "PRISM_TESTKIT_DIR";
-/// Environment variable that, set to `1`, keeps data directories (logs, certs) after stop.
-pub const KEEP_ENV: &str = "PRISM_TESTKIT_KEEP";
-/// Default deadline for [`ControlPlane::start`] to reach ready-with-nodes.
-pub const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(120);
 /// User name (CN) of the admin client certificate; its group is `system:masters`.
 pub const ADMIN_USER: &str = "prism-admin";
+/// Ports are probed free but bound later by the components, so another process can take one in
+/// between; such a start is retried with new ports.
+const START_ATTEMPTS: usize = 3;
 const MASTERS_GROUP: &str = "system:masters";
 const CONTROLLER_MANAGER_USER: &str = "system:kube-controller-manager";
 const SCHEDULER_USER: &str = "system:kube-scheduler";
 const KWOK_USER: &str = "kwok";
-
-/// What to start. `Default` gives the six-node topology of [`nodes::default_nodes`], audit on.
-#[derive(Clone, Debug)]
-pub struct ControlPlaneOptions {
-    /// Nodes created (and waited for) during start.
-    pub nodes: Vec<NodeSpec>,
-    /// Appended to the apiserver command line; later flags override ours.
-    pub extra_apiserver_args: Vec<String>,
-    /// Parent of the per-control-plane data directory (default `$PRISM_TESTKIT_DIR`, else
-    /// `<tmp>/prism-testkit`).
-    pub data_root: PathBuf,
-    /// Write the apiserver audit log (every request at Metadata level).
-    pub audit: bool,
-    /// Deadline for the whole start, including nodes becoming Ready.
-    pub start_timeout: Duration,
-    /// Directory with the binaries; `None` means `$PRISM_K8S_BIN`, else `tools/k8s/build.sh`.
-    pub bin_dir: Option<PathBuf>,
-    /// Keep the data directory after stop (default: `$PRISM_TESTKIT_KEEP` is `1`).
-    pub keep_data_dir: bool,
-}
-
-impl Default for ControlPlaneOptions {
-    fn default() -> Self {
-        let data_root = std::env::var_os(DATA_ROOT_ENV)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .unwrap_or_else(|| std::env::temp_dir().join("prism-testkit"));
-        Self {
-            nodes: nodes::default_nodes(),
-            extra_apiserver_args: Vec::new(),
-            data_root,
-            audit: true,
-            start_timeout: DEFAULT_START_TIMEOUT,
-            bin_dir: None,
-            keep_data_dir: std::env::var(KEEP_ENV).is_ok_and(|v| v == "1"),
-        }
-    }
-}
 
 /// A running control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
 /// kwok. Dropping it stops every process (SIGTERM, short wait, SIGKILL) and removes its data
 /// directory; if the whole process dies instead, the kernel kills the components.
 #[derive(Debug)]
 pub struct ControlPlane {
-    /// etcd, controller-manager, scheduler, kwok (in start order).
-    processes: Vec<ManagedProcess>,
+    etcd: Option<ManagedProcess>,
     /// Separate so outage tests can stop and restart it.
     apiserver: Option<ManagedProcess>,
+    /// Controller-manager, scheduler and kwok: the apiserver's clients.
+    clients: Vec<ManagedProcess>,
     layout: Layout,
     admin_kubeconfig: String,
     kubeconfig_path: PathBuf,
@@ -103,16 +65,35 @@ impl ControlPlane {
                 .await
                 .map_err(|e| Error::LocateBinaries(e.to_string()))??,
         };
-        let dir = DataDir::create(&opts.data_root, opts.keep_data_dir)?;
-        tracing::info!(dir = %dir.path().display(), bin_dir = %bin_dir.display(), "starting control plane");
-        let mut cp = Self::prepare(bin_dir, dir, &opts)?;
-        cp.boot(&opts.nodes, started + opts.start_timeout).await?;
+        let deadline = started + opts.start_timeout;
+        let mut attempt = 1;
+        let cp = loop {
+            match Self::start_once(&bin_dir, &opts, deadline).await {
+                Err(e) if e.is_port_conflict() && attempt < START_ATTEMPTS => {
+                    tracing::warn!(attempt, error = %e, "port taken by another process; retrying");
+                    attempt += 1;
+                }
+                result => break result?,
+            }
+        };
         tracing::info!(
             url = %cp.apiserver_url,
             kubeconfig = %cp.kubeconfig_path.display(),
             elapsed = ?started.elapsed(),
             "control plane ready"
         );
+        Ok(cp)
+    }
+
+    async fn start_once(
+        bin_dir: &Path,
+        opts: &ControlPlaneOptions,
+        deadline: Instant,
+    ) -> Result<Self, Error> {
+        let dir = DataDir::create(&opts.data_root, opts.keep_data_dir)?;
+        tracing::info!(dir = %dir.path().display(), bin_dir = %bin_dir.display(), "starting control plane");
+        let mut cp = Self::prepare(bin_dir.to_path_buf(), dir, opts)?;
+        cp.boot(&opts.nodes, deadline).await?;
         Ok(cp)
     }
 
@@ -127,7 +108,9 @@ impl ControlPlane {
             kwok: free_port()?,
         };
         let url = format!("https://127.0.0.1:{}", ports.apiserver);
-        let ca = Ca::generate()?;
+        let ca = Ca::generate("prism-testkit-ca")?;
+        let front_proxy_ca = Ca::generate("prism-testkit-front-proxy-ca")?;
+        let front_proxy_client = front_proxy_ca.client_cert(FRONT_PROXY_CLIENT, &[])?;
         let serving = ca.serving_cert("kube-apiserver", apiserver_sans(KUBERNETES_SERVICE_IP))?;
         let sa = ServiceAccountKey::generate()?;
         let kubeconfig_for = |user: &str, groups: &[&str]| -> Result<String, Error> {
@@ -140,6 +123,11 @@ impl ControlPlane {
             ca_cert: dir.write("pki/ca.crt", &ca.cert_pem)?,
             apiserver_cert: dir.write("pki/apiserver.crt", &serving.cert_pem)?,
             apiserver_key: dir.write("pki/apiserver.key", &serving.key_pem)?,
+            front_proxy_ca_cert: dir.write("pki/front-proxy-ca.crt", &front_proxy_ca.cert_pem)?,
+            front_proxy_client_cert: dir
+                .write("pki/front-proxy-client.crt", &front_proxy_client.cert_pem)?,
+            front_proxy_client_key: dir
+                .write("pki/front-proxy-client.key", &front_proxy_client.key_pem)?,
             sa_private_key: dir.write("pki/sa.key", &sa.private_pem)?,
             sa_public_key: dir.write("pki/sa.pub", &sa.public_pem)?,
             controller_manager_kubeconfig: dir.write(
@@ -165,8 +153,9 @@ impl ControlPlane {
         };
         tracing::debug!(pki = %pki.display(), ?ports, "prepared control plane files");
         Ok(Self {
-            processes: Vec::new(),
+            etcd: None,
             apiserver: None,
+            clients: Vec::new(),
             kubeconfig_path: dir.write("admin.kubeconfig", &admin_kubeconfig)?,
             admin_kubeconfig,
             apiserver_url: url,
@@ -178,8 +167,7 @@ impl ControlPlane {
 
     async fn boot(&mut self, nodes: &[NodeSpec], deadline: Instant) -> Result<(), Error> {
         let step = Instant::now();
-        self.processes
-            .push(ManagedProcess::spawn(self.layout.etcd())?);
+        self.etcd = Some(ManagedProcess::spawn(self.layout.etcd())?);
         let etcd_port = self.layout.ports.etcd_client;
         poll_until(
             "etcd to become healthy",
@@ -200,7 +188,7 @@ impl ControlPlane {
             self.layout.scheduler(),
             self.layout.kwok(),
         ] {
-            self.processes.push(ManagedProcess::spawn(spec)?);
+            self.clients.push(ManagedProcess::spawn(spec)?);
         }
         let client = self.client().await?;
         poll_until(
@@ -235,7 +223,7 @@ impl ControlPlane {
 
     /// Fails with the log tail of the first component that has exited.
     pub fn ensure_running(&mut self) -> Result<(), Error> {
-        for p in self.processes.iter_mut().chain(self.apiserver.as_mut()) {
+        for p in self.all_mut() {
             p.ensure_running()?;
         }
         Ok(())
@@ -296,11 +284,13 @@ impl ControlPlane {
 
     /// (component, pid) of every running component.
     pub fn process_ids(&self) -> Vec<(&'static str, u32)> {
-        self.processes
+        (self
+            .etcd
             .iter()
             .chain(self.apiserver.as_ref())
-            .map(|p| (p.name(), p.pid()))
-            .collect()
+            .chain(self.clients.iter()))
+        .map(|p| (p.name(), p.pid()))
+        .collect()
     }
 
     /// Stops the apiserver (SIGTERM, then SIGKILL after a grace period); everything else keeps
@@ -328,13 +318,27 @@ impl ControlPlane {
         let _ = tokio::task::spawn_blocking(move || drop(self)).await;
     }
 
+    fn all_mut(&mut self) -> impl Iterator<Item = &mut ManagedProcess> {
+        (self.etcd.iter_mut().chain(self.apiserver.as_mut())).chain(self.clients.iter_mut())
+    }
+
+    /// Stops clients first, then the apiserver, then etcd: stopped together, the apiserver and
+    /// etcd each wait on the other and both need SIGKILL after the grace period.
     fn stop_processes(&mut self) {
-        let mut all: Vec<ManagedProcess> = self.processes.drain(..).collect();
-        all.extend(self.apiserver.take());
-        if !all.is_empty() {
-            tracing::info!(dir = %self.dir.path().display(), "stopping control plane");
-            stop_all(&mut all, STOP_GRACE);
+        if self.etcd.is_none() && self.apiserver.is_none() && self.clients.is_empty() {
+            return;
         }
+        tracing::info!(dir = %self.dir.path().display(), "stopping control plane");
+        let started = Instant::now();
+        stop_all(&mut self.clients, STOP_GRACE);
+        self.clients.clear();
+        if let Some(apiserver) = self.apiserver.take() {
+            apiserver.stop(STOP_GRACE);
+        }
+        if let Some(etcd) = self.etcd.take() {
+            etcd.stop(STOP_GRACE);
+        }
+        tracing::info!(elapsed = ?started.elapsed(), "control plane stopped");
     }
 }
 

@@ -5,6 +5,7 @@
 use std::{
     fs,
     hash::{BuildHasher, RandomState},
+    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -27,11 +28,17 @@ pub(crate) struct DataDir {
 impl DataDir {
     /// Creates `<root>/cp-<pid>-<random>` after removing stale siblings of dead owners.
     pub(crate) fn create(root: &Path, keep: bool) -> Result<Self, Error> {
+        // Components run with the data directory as working directory, so every path we pass
+        // them must be absolute.
+        let root = &std::path::absolute(root).map_err(Error::create_dir(root))?;
         fs::create_dir_all(root).map_err(Error::create_dir(root))?;
         remove_stale_dirs(root);
         let pid = std::process::id();
         let path = root.join(format!("{DIR_PREFIX}{pid}-{}", random_suffix()));
         fs::create_dir(&path).map_err(Error::create_dir(&path))?;
+        // Private keys and the admin kubeconfig live here; keep other users out.
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o700))
+            .map_err(Error::create_dir(&path))?;
         let dir = Self { path, keep };
         let owner = match proc_start_time(pid) {
             Some(start) => format!("{pid} {start}\n"),
@@ -70,9 +77,10 @@ impl Drop for DataDir {
     }
 }
 
-/// Removes `cp-*` directories whose owner process is gone. Best effort: a directory that cannot
-/// be read or removed is left alone.
-fn remove_stale_dirs(root: &Path) {
+/// Removes `cp-*` data directories under `root` whose owner process is gone (runs that were
+/// killed). Every start does this; exposed for tools. Best effort: a directory that cannot be
+/// read or removed is left alone.
+pub fn remove_stale_dirs(root: &Path) {
     let Ok(entries) = fs::read_dir(root) else {
         return;
     };
@@ -112,6 +120,7 @@ pub(crate) fn random_suffix() -> String {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

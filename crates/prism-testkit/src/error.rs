@@ -43,7 +43,7 @@ pub enum Error {
     #[error("failed to start the process-spawner thread")]
     StartSpawner(#[source] io::Error),
 
-    #[error("failed to spawn {name} ({program})")]
+    #[error("failed to spawn {name} ({program}) through setpriv")]
     SpawnProcess {
         name: String,
         program: PathBuf,
@@ -91,6 +91,11 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether a component failed because its port was taken between probing and binding.
+    pub fn is_port_conflict(&self) -> bool {
+        matches!(self, Self::ProcessExited { tail, .. } if tail.contains("address already in use"))
+    }
+
     pub(crate) fn write_file(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
         move |source| Self::WriteFile { path, source }
@@ -99,5 +104,29 @@ impl Error {
     pub(crate) fn create_dir(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
         let path = path.into();
         move |source| Self::CreateDir { path, source }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+
+    use super::*;
+
+    fn exited(tail: &str) -> Error {
+        Error::ProcessExited {
+            name: "etcd".into(),
+            status: ExitStatus::from_raw(256),
+            log: PathBuf::from("etcd.log"),
+            tail: tail.into(),
+        }
+    }
+
+    #[test]
+    fn port_conflicts_are_recognised_from_the_log() {
+        let taken = "listen tcp 127.0.0.1:2379: bind: address already in use";
+        assert!(exited(taken).is_port_conflict());
+        assert!(!exited("unknown flag: --bogus").is_port_conflict());
     }
 }

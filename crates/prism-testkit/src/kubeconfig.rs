@@ -48,13 +48,14 @@ pub(crate) async fn to_kube_config(kubeconfig: &str) -> Result<kube::Config, Err
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
     use crate::certs::Ca;
 
     #[tokio::test]
     async fn rendered_kubeconfig_loads_into_kube_config() {
-        let ca = Ca::generate().unwrap();
+        let ca = Ca::generate("test-ca").unwrap();
         let admin = ca.client_cert("prism-admin", &["system:masters"]).unwrap();
         let text = render(
             "https://127.0.0.1:6443",

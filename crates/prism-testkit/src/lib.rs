@@ -24,6 +24,8 @@ mod error;
 mod kubeconfig;
 mod namespace;
 mod nodes;
+mod options;
+mod pidfile;
 mod ports;
 mod process;
 mod ready;
@@ -31,24 +33,30 @@ mod shared;
 
 pub use binaries::{BIN_DIR_ENV, BINARIES, locate as locate_binaries, repo_root};
 pub use components::{KWOK_NODE_ANNOTATION, KWOK_NODE_ANNOTATION_VALUE, SERVICE_CLUSTER_IP_RANGE};
-pub use control_plane::{
-    ADMIN_USER, ControlPlane, ControlPlaneOptions, DATA_ROOT_ENV, DEFAULT_START_TIMEOUT, KEEP_ENV,
-};
+pub use control_plane::{ADMIN_USER, ControlPlane};
+pub use datadir::remove_stale_dirs as remove_stale_data_dirs;
 pub use error::Error;
 pub use kubeconfig::CLUSTER_NAME;
 pub use namespace::{NamespaceGuard, TEMP_NAMESPACE_LABEL, TEMP_NAMESPACE_PREFIX, temp_namespace};
 pub use nodes::{
-    LABEL_ARCH, LABEL_HOSTNAME, LABEL_OS, LABEL_REGION, LABEL_TYPE, LABEL_TYPE_VALUE, LABEL_ZONE,
-    NodeSpec, add_node, default_nodes,
+    ADD_NODE_TIMEOUT, DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_NODES_PER_ZONE, DEFAULT_PODS,
+    DEFAULT_TOPOLOGY, LABEL_ARCH, LABEL_HOSTNAME, LABEL_OS, LABEL_REGION, LABEL_TYPE,
+    LABEL_TYPE_VALUE, LABEL_ZONE, NodeSpec, add_node, default_nodes,
 };
-pub use process::terminate_pid;
+pub use options::{ControlPlaneOptions, DATA_ROOT_ENV, DEFAULT_START_TIMEOUT, KEEP_ENV};
+pub use pidfile::PidFile;
+pub use ready::wait_until;
 pub use shared::{error_chain, shared, try_shared};
 
+/// Default log filter of [`init_test_tracing`] and `prism-cluster`: kube's request builder logs
+/// every failed readiness probe as an error, which is noise while components start.
+pub const DEFAULT_LOG_FILTER: &str = "info,kube_client::client::builder=off";
+
 /// Installs a tracing subscriber for tests (captured by libtest, `RUST_LOG` filter, default
-/// `info`). Safe to call many times.
+/// [`DEFAULT_LOG_FILTER`]). Safe to call many times.
 pub fn init_test_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_test_writer()

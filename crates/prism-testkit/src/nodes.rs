@@ -226,6 +226,7 @@ pub(crate) async fn wait_nodes_ready(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

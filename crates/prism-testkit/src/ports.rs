@@ -36,6 +36,7 @@ pub(crate) fn free_port() -> Result<u16, Error> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // tests may unwrap
 mod tests {
     use super::*;
 

@@ -117,10 +117,6 @@ impl ManagedProcess {
         self.spec.name
     }
 
-    pub(crate) fn spec(&self) -> &ProcessSpec {
-        &self.spec
-    }
-
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -235,11 +231,4 @@ pub(crate) fn proc_start_time(pid: u32) -> Option<u64> {
     // ')' start at field 3, so start time (field 22) is the 20th of them.
     let rest = &stat[stat.rfind(')')? + 1..];
     rest.split_whitespace().nth(19)?.parse().ok()
-}
-
-/// Sends SIGTERM to a process that is not our child (used by `prism-cluster down`).
-pub fn terminate_pid(pid: u32) -> std::io::Result<()> {
-    let raw = i32::try_from(pid).map_err(std::io::Error::other)?;
-    let pid = Pid::from_raw(raw).ok_or_else(|| std::io::Error::other("pid 0"))?;
-    kill_process(pid, Signal::TERM).map_err(std::io::Error::from)
 }

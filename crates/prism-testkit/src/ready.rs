@@ -16,19 +16,19 @@ const ETCD_HEALTHY: &str = "\"health\":\"true\"";
 
 /// Calls `probe` until it returns `Ok`, failing with the last `Err` text once `deadline` passes.
 /// `alive` runs before each probe and aborts the wait with its error.
-pub(crate) async fn poll_until(
+pub(crate) async fn poll_until<T>(
     what: &str,
     deadline: Instant,
     alive: &mut dyn FnMut() -> Result<(), Error>,
-    mut probe: impl AsyncFnMut() -> Result<(), String>,
-) -> Result<(), Error> {
+    mut probe: impl AsyncFnMut() -> Result<T, String>,
+) -> Result<T, Error> {
     let started = Instant::now();
     loop {
         alive()?;
         let last = match probe().await {
-            Ok(()) => {
+            Ok(value) => {
                 tracing::debug!(what, elapsed = ?started.elapsed(), "ready");
-                return Ok(());
+                return Ok(value);
             }
             Err(last) => last,
         };
@@ -41,6 +41,17 @@ pub(crate) async fn poll_until(
         }
         tokio::time::sleep(POLL).await;
     }
+}
+
+/// Polls `probe` every 100 ms until it returns `Ok(value)`; after `timeout` fails with
+/// [`Error::WaitTimeout`] quoting the probe's last `Err` text. The way to wait in tests: no fixed
+/// sleeps, and a failure says what was last seen.
+pub async fn wait_until<T>(
+    what: &str,
+    timeout: Duration,
+    probe: impl AsyncFnMut() -> Result<T, String>,
+) -> Result<T, Error> {
+    poll_until(what, Instant::now() + timeout, &mut || Ok(()), probe).await
 }
 
 /// etcd's `/health` over plain HTTP on its client port.

@@ -245,7 +245,7 @@ async fn write_status(ctx: &Ctx, pattern: &PrismPattern, ns: &str, observed: sta
         conditions: conditions::merge(&stored.conditions, &observed.conditions, pattern.metadata.generation, Timestamp::now()),
     };
     let api: Api<PrismPattern> = Api::namespaced(ctx.base.client.clone(), ns);
-    if conditions::write_if_changed(&api, pattern, pattern.status.as_ref(), &next).await? {
+    if conditions::write_if_changed(&api, &ctx.base.status_memo, pattern, pattern.status.as_ref(), &next).await? {
         info!(phase = ?observed.phase, "status updated");
     }
     // Normal progress is visible in the status; Events are for what needs attention.
