@@ -11,6 +11,8 @@
 //! written, and the operator applies the documented defaults when it builds children (see the
 //! accessor methods on each spec type).
 #![forbid(unsafe_code)]
+// kube-derive's repeated `printcolumn(type_ = ...)` arguments look like duplicates to clippy.
+#![allow(clippy::duplicated_attributes)]
 
 pub mod v1alpha1;
 

@@ -39,7 +39,12 @@ pub fn hash<T: Serialize>(value: &T) -> Result<String, serde_json::Error> {
 
 /// Applies `desired` unless `cached` already contains it. Returns the outcome and the live object
 /// (the API server's answer, or the cached copy when nothing was sent).
-pub async fn apply<K>(api: &Api<K>, kind: &'static str, mut desired: K, cached: Option<&K>) -> Result<(Outcome, K), Error>
+pub async fn apply<K>(
+    api: &Api<K>,
+    kind: &'static str,
+    mut desired: K,
+    cached: Option<&K>,
+) -> Result<(Outcome, K), Error>
 where
     K: Resource + Clone + Serialize + DeserializeOwned + Debug,
 {
@@ -49,8 +54,10 @@ where
         .annotations_mut()
         .insert(APPLIED_HASH_ANNOTATION.to_owned(), digest);
     if let Some(cached) = cached {
-        let want = serde_json::to_value(&desired).map_err(|source| Error::SerializeChild { kind, source })?;
-        let have = serde_json::to_value(cached).map_err(|source| Error::SerializeChild { kind, source })?;
+        let want = serde_json::to_value(&desired)
+            .map_err(|source| Error::SerializeChild { kind, source })?;
+        let have = serde_json::to_value(cached)
+            .map_err(|source| Error::SerializeChild { kind, source })?;
         if canonical::contains(&have, &want) {
             return Ok((Outcome::Unchanged, cached.clone()));
         }
@@ -59,14 +66,27 @@ where
     let live = api
         .patch(&name, &params, &Patch::Apply(&desired))
         .await
-        .map_err(|source| Error::ApplyChild { kind, name: name.clone(), source })?;
-    let outcome = if cached.is_some() { Outcome::Updated } else { Outcome::Created };
+        .map_err(|source| Error::ApplyChild {
+            kind,
+            name: name.clone(),
+            source,
+        })?;
+    let outcome = if cached.is_some() {
+        Outcome::Updated
+    } else {
+        Outcome::Created
+    };
     tracing::debug!(kind, %name, ?outcome, "applied");
     Ok((outcome, live))
 }
 
 /// Deletes every object in `owned` that `keep` rejects. Returns the names deleted.
-pub async fn sweep<K>(api: &Api<K>, kind: &'static str, owned: &[K], keep: impl Fn(&str) -> bool) -> Result<Vec<String>, Error>
+pub async fn sweep<K>(
+    api: &Api<K>,
+    kind: &'static str,
+    owned: &[K],
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<String>, Error>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
@@ -104,7 +124,10 @@ mod tests {
         let a = serde_json::json!({"b": 1, "a": [1, 2]});
         let b = serde_json::json!({"a": [1, 2], "b": 1});
         assert_eq!(hash(&a).expect("hash"), hash(&b).expect("hash"));
-        assert_ne!(hash(&a).expect("hash"), hash(&serde_json::json!({"b": 2, "a": [1, 2]})).expect("hash"));
+        assert_ne!(
+            hash(&a).expect("hash"),
+            hash(&serde_json::json!({"b": 2, "a": [1, 2]})).expect("hash")
+        );
         assert_eq!(hash(&a).expect("hash").len(), 16);
     }
 }

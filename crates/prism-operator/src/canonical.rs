@@ -50,7 +50,14 @@ pub fn quantity(q: &Quantity) -> Quantity {
     Quantity(canonical_quantity(&q.0).unwrap_or_else(|| q.0.clone()))
 }
 
-const BINARY: [(&str, u32); 6] = [("Ki", 1), ("Mi", 2), ("Gi", 3), ("Ti", 4), ("Pi", 5), ("Ei", 6)];
+const BINARY: [(&str, u32); 6] = [
+    ("Ki", 1),
+    ("Mi", 2),
+    ("Gi", 3),
+    ("Ti", 4),
+    ("Pi", 5),
+    ("Ei", 6),
+];
 const DECIMAL: [(&str, i32); 10] = [
     ("n", -9),
     ("u", -6),
@@ -204,8 +211,14 @@ mod tests {
             &actual,
             &json!({"spec": {"template": {"spec": {"containers": [{"name": "runner", "image": "new"}]}}}})
         ));
-        assert!(!contains(&actual, &json!({"metadata": {"labels": {"a": "b"}}})));
+        assert!(!contains(
+            &actual,
+            &json!({"metadata": {"labels": {"a": "b"}}})
+        ));
         // Unnamed lists must match exactly: a removed argument is drift.
-        assert!(!contains(&json!({"args": ["a", "b"]}), &json!({"args": ["a"]})));
+        assert!(!contains(
+            &json!({"args": ["a", "b"]}),
+            &json!({"args": ["a"]})
+        ));
     }
 }

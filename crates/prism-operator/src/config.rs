@@ -21,7 +21,10 @@ impl Default for Defaults {
 impl Defaults {
     /// The default runner image of a pattern type: `<registry>/<pattern>-runner:<tag>`.
     pub fn runner_image(&self, pattern: &str) -> String {
-        format!("{}/{pattern}-runner:{}", self.image_registry, self.image_tag)
+        format!(
+            "{}/{pattern}-runner:{}",
+            self.image_registry, self.image_tag
+        )
     }
 
     /// The default proxy image: `<registry>/prism-proxy:<tag>`.

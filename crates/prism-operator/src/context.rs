@@ -61,9 +61,14 @@ impl Context {
 
     /// The next retry delay of an object after a failure: 5 s doubling to 5 min.
     pub fn next_backoff(&self, key: &str) -> Duration {
-        let mut map = self.backoff.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self
+            .backoff
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let failures = map.entry(key.to_owned()).or_insert(0);
-        let delay = BACKOFF_MIN.saturating_mul(2u32.saturating_pow(*failures)).min(BACKOFF_MAX);
+        let delay = BACKOFF_MIN
+            .saturating_mul(2u32.saturating_pow(*failures))
+            .min(BACKOFF_MAX);
         *failures = failures.saturating_add(1);
         delay
     }
@@ -108,8 +113,14 @@ impl Context {
 
     /// Publishes a failure as a Warning Event named after the error variant.
     pub async fn publish_error<K: Resource<DynamicType = ()>>(&self, obj: &K, err: &Error) {
-        self.publish(obj, EventType::Warning, err.reason(), "Reconcile", err.chain(NOTE_MAX))
-            .await;
+        self.publish(
+            obj,
+            EventType::Warning,
+            err.reason(),
+            "Reconcile",
+            err.chain(NOTE_MAX),
+        )
+        .await;
     }
 }
 
@@ -122,7 +133,13 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let ctx = Context {
             client: test_client(),
-            recorder: Recorder::new(test_client(), Reporter { controller: "t".into(), instance: None }),
+            recorder: Recorder::new(
+                test_client(),
+                Reporter {
+                    controller: "t".into(),
+                    instance: None,
+                },
+            ),
             defaults: Defaults::default(),
             keda: rx,
             status_memo: crate::status::Memo::default(),

@@ -13,5 +13,6 @@ pub mod error;
 pub mod keda;
 pub mod naming;
 pub mod placement;
+pub mod runtime;
 pub mod status;
 pub mod workload;

@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use prism_operator::{
     config::Defaults,
-    context::Context,
-    controller::{self, Scope},
+    controller::Scope,
+    runtime::{self, Settings},
 };
 use tracing_subscriber::EnvFilter;
 
@@ -58,10 +58,12 @@ async fn main() -> anyhow::Result<()> {
             print!("{}", prism_operator::crdgen::render_all()?);
         }
         Command::Crd { out_dir: Some(dir) } => {
-            std::fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("failed to create {}", dir.display()))?;
             for (name, yaml) in prism_operator::crdgen::render_files()? {
                 let path = dir.join(name);
-                std::fs::write(&path, yaml).with_context(|| format!("failed to write {}", path.display()))?;
+                std::fs::write(&path, yaml)
+                    .with_context(|| format!("failed to write {}", path.display()))?;
             }
         }
         Command::Run(args) => run(args).await?,
@@ -73,16 +75,21 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&args.log_level).context("invalid --log-level")?)
         .init();
-    let client = kube::Client::try_default()
+    let config = kube::Config::infer()
         .await
         .context("failed to load a kubeconfig or in-cluster configuration")?;
-    let (keda_tx, keda_rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(controller::keda_watch::track(client.clone(), keda_tx));
-    let defaults = Defaults { image_registry: args.image_registry, image_tag: args.image_tag };
-    let ctx = Context::new(client, defaults, keda_rx);
-    let scope = args.namespace.map_or(Scope::All, Scope::Namespace);
-    tracing::info!(?scope, "starting controllers");
-    controller::pattern::run(ctx, scope, args.concurrency, async {
+    let client = kube::Client::try_from(runtime::with_user_agent(config, runtime::USER_AGENT))
+        .context("failed to create a Kubernetes client")?;
+    let settings = Settings {
+        scope: args.namespace.map_or(Scope::All, Scope::Namespace),
+        defaults: Defaults {
+            image_registry: args.image_registry,
+            image_tag: args.image_tag,
+        },
+        concurrency: args.concurrency,
+    };
+    tracing::info!(scope = ?settings.scope, "starting controllers");
+    runtime::run(client, settings, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;

@@ -57,7 +57,10 @@ pub fn common_labels(instance: &str, name: &str, component: &str) -> BTreeMap<St
         (labels::INSTANCE.to_owned(), instance.to_owned()),
         (labels::COMPONENT.to_owned(), component.to_owned()),
         (labels::PART_OF.to_owned(), "prism".to_owned()),
-        (labels::MANAGED_BY.to_owned(), labels::MANAGED_BY_VALUE.to_owned()),
+        (
+            labels::MANAGED_BY.to_owned(),
+            labels::MANAGED_BY_VALUE.to_owned(),
+        ),
     ])
 }
 
@@ -67,7 +70,13 @@ pub fn common_labels(instance: &str, name: &str, component: &str) -> BTreeMap<St
 pub fn config_env_name(key: &str) -> String {
     let key: String = key
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("{CONFIG_ENV_PREFIX}{key}")
 }
@@ -79,7 +88,10 @@ mod tests {
     #[test]
     fn config_keys_become_env_names() {
         assert_eq!(config_env_name("maxKeys"), "PRISM_CONFIG_MAXKEYS");
-        assert_eq!(config_env_name("cache.ttl-seconds"), "PRISM_CONFIG_CACHE_TTL_SECONDS");
+        assert_eq!(
+            config_env_name("cache.ttl-seconds"),
+            "PRISM_CONFIG_CACHE_TTL_SECONDS"
+        );
     }
 
     #[test]
@@ -88,6 +100,11 @@ mod tests {
         for (k, v) in pattern_selector("orders") {
             assert_eq!(labels.get(&k), Some(&v));
         }
-        assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("prism-operator"));
+        assert_eq!(
+            labels
+                .get("app.kubernetes.io/managed-by")
+                .map(String::as_str),
+            Some("prism-operator")
+        );
     }
 }

@@ -11,7 +11,8 @@ use k8s_openapi::{
     api::{
         apps::v1::{Deployment, DeploymentSpec},
         core::v1::{
-            Container, LocalObjectReference, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec,
+            Container, LocalObjectReference, PodSpec, PodTemplateSpec, Service, ServicePort,
+            ServiceSpec,
         },
     },
     apimachinery::pkg::{
@@ -156,7 +157,11 @@ mod tests {
             labels: BTreeMap::from([("a".into(), "b".into()), ("app".into(), "prism".into())]),
             selector: BTreeMap::from([("app".into(), "prism".into())]),
             replicas,
-            container: Container { name: "consumer-runner".into(), image: Some("img".into()), ..Default::default() },
+            container: Container {
+                name: "consumer-runner".into(),
+                image: Some("img".into()),
+                ..Default::default()
+            },
             pod_annotations: BTreeMap::new(),
             placement: PodPlacement::default(),
             image_pull_secrets: None,
@@ -176,20 +181,40 @@ mod tests {
     fn empty_optionals_are_not_sent() {
         let json = serde_json::to_value(build_deployment(&workload(Some(1)))).expect("json");
         let pod = &json["spec"]["template"]["spec"];
-        for field in ["nodeSelector", "affinity", "tolerations", "imagePullSecrets", "topologySpreadConstraints"] {
+        for field in [
+            "nodeSelector",
+            "affinity",
+            "tolerations",
+            "imagePullSecrets",
+            "topologySpreadConstraints",
+        ] {
             assert!(pod.get(field).is_none(), "{field} sent: {pod}");
         }
-        assert!(json["spec"]["template"]["metadata"].get("annotations").is_none());
+        assert!(
+            json["spec"]["template"]["metadata"]
+                .get("annotations")
+                .is_none()
+        );
     }
 
     #[test]
     fn service_selects_the_pods_with_numeric_target_port() {
-        let exposure = Exposure { type_: "ClusterIP".into(), ports: vec![("http".into(), 8080, 8080)], annotations: BTreeMap::new() };
+        let exposure = Exposure {
+            type_: "ClusterIP".into(),
+            ports: vec![("http".into(), 8080, 8080)],
+            annotations: BTreeMap::new(),
+        };
         let svc = build_service(&workload(Some(1)), &exposure);
         let spec = svc.spec.expect("spec");
         assert_eq!(spec.selector.expect("selector")["app"], "prism");
         let port = &spec.ports.expect("ports")[0];
-        assert_eq!((port.port, port.target_port.clone()), (8080, Some(IntOrString::Int(8080))));
-        assert_eq!(svc.metadata.owner_references.expect("owner")[0].uid, "uid-1");
+        assert_eq!(
+            (port.port, port.target_port.clone()),
+            (8080, Some(IntOrString::Int(8080)))
+        );
+        assert_eq!(
+            svc.metadata.owner_references.expect("owner")[0].uid,
+            "uid-1"
+        );
     }
 }

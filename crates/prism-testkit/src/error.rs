@@ -6,6 +6,9 @@ use std::{io, path::PathBuf, process::ExitStatus, time::Duration};
 /// Everything that can go wrong while starting, using or stopping a control plane.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error("failed to provide KEDA's CRDs: {0}")]
+    Keda(String),
+
     #[error("failed to locate the Kubernetes binaries: {0}")]
     LocateBinaries(String),
 

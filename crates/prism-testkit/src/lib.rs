@@ -21,6 +21,7 @@ mod components;
 mod control_plane;
 mod datadir;
 mod error;
+mod keda;
 mod kubeconfig;
 mod namespace;
 mod nodes;
@@ -36,6 +37,7 @@ pub use components::{KWOK_NODE_ANNOTATION, KWOK_NODE_ANNOTATION_VALUE, SERVICE_C
 pub use control_plane::{ADMIN_USER, ControlPlane};
 pub use datadir::remove_stale_dirs as remove_stale_data_dirs;
 pub use error::Error;
+pub use keda::{KEDA_MODULE, KEDA_VERSION, install_keda_crds, keda_crd_files};
 pub use kubeconfig::CLUSTER_NAME;
 pub use namespace::{NamespaceGuard, TEMP_NAMESPACE_LABEL, TEMP_NAMESPACE_PREFIX, temp_namespace};
 pub use nodes::{

@@ -9,8 +9,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{
-    AutoscalingSpec, DNS_LABEL_PATTERN, ObjectReference, PatternConfig,
-    PlacementSpec, ServiceSpec,
+    AutoscalingSpec, DNS_LABEL_PATTERN, ObjectReference, PatternConfig, PlacementSpec, ServiceSpec,
 };
 
 /// A Prism pattern runner: a Deployment of `<pattern>-runner` containers talking to one backend,

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     backend::{BackendProvider, BackendType},
     common::{
-        AutoscalingSpec, DNS_LABEL_PATTERN, DURATION_PATTERN, ObjectReference,
-        PatternConfig, PlacementSpec, ServiceSpec,
+        AutoscalingSpec, DNS_LABEL_PATTERN, DURATION_PATTERN, ObjectReference, PatternConfig,
+        PlacementSpec, ServiceSpec,
     },
 };
 

@@ -26,7 +26,10 @@ impl Scope {
     /// An Api for `K` in this scope.
     pub fn api<K>(&self, client: &Client) -> Api<K>
     where
-        K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
+        K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+            + Clone
+            + DeserializeOwned
+            + std::fmt::Debug,
     {
         match self {
             Self::All => Api::all(client.clone()),
@@ -73,7 +76,8 @@ impl Changes {
         ] {
             if !items.is_empty() {
                 let note = format!("{} {}", reason.to_lowercase(), items.join(", "));
-                ctx.publish(obj, EventType::Normal, reason, action, note).await;
+                ctx.publish(obj, EventType::Normal, reason, action, note)
+                    .await;
             }
         }
     }

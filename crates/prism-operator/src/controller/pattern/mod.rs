@@ -36,9 +36,7 @@ use crate::{
     apply::{self, controlled_by},
     context::Context,
     error::Error,
-    keda,
-    naming,
-    status as conditions,
+    keda, naming, status as conditions,
 };
 
 /// The controller's view of the cluster: caches of the children and of PrismBackends.
@@ -52,7 +50,12 @@ pub struct Ctx {
 }
 
 /// Runs the PrismPattern controller until `shutdown` resolves.
-pub async fn run(base: Arc<Context>, scope: Scope, concurrency: u16, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(
+    base: Arc<Context>,
+    scope: Scope,
+    concurrency: u16,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let client = base.client.clone();
     let owned = watcher::Config::default().labels(&naming::managed_selector());
 
@@ -79,19 +82,35 @@ pub async fn run(base: Arc<Context>, scope: Scope, concurrency: u16, shutdown: i
     // The ScaledObject watch starts once KEDA's CRD exists (it may be installed later).
     let so_events = futures::stream::once(async move {
         keda_watch::installed(keda_rx).await;
-        watcher(so_api, owned).default_backoff().reflect(so_writer).touched_objects()
+        watcher(so_api, owned)
+            .default_backoff()
+            .reflect(so_writer)
+            .touched_objects()
     })
     .flatten();
     let (backends, w) = reflector::store();
-    let backend_events = watcher(scope.api::<PrismBackend>(&client), watcher::Config::default())
-        .default_backoff()
-        .reflect(w)
-        .touched_objects();
+    let backend_events = watcher(
+        scope.api::<PrismBackend>(&client),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(w)
+    .touched_objects();
 
-    let controller = Controller::new(scope.api::<PrismPattern>(&client), watcher::Config::default())
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+    let controller = Controller::new(
+        scope.api::<PrismPattern>(&client),
+        watcher::Config::default(),
+    )
+    .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let patterns = controller.store();
-    let ctx = Arc::new(Ctx { base: base.clone(), deployments, services, hpas, scaled_objects, backends });
+    let ctx = Arc::new(Ctx {
+        base: base.clone(),
+        deployments,
+        services,
+        hpas,
+        scaled_objects,
+        backends,
+    });
     controller
         .owns_stream(deployment_events)
         .owns_stream(service_events)
@@ -102,7 +121,13 @@ pub async fn run(base: Arc<Context>, scope: Scope, concurrency: u16, shutdown: i
             patterns
                 .state()
                 .into_iter()
-                .filter(|p| p.namespace() == ns && p.spec.backend_config.as_ref().is_some_and(|r| r.name == name))
+                .filter(|p| {
+                    p.namespace() == ns
+                        && p.spec
+                            .backend_config
+                            .as_ref()
+                            .is_some_and(|r| r.name == name)
+                })
                 .map(|p| ObjectRef::from_obj(&*p))
                 .collect::<Vec<_>>()
         })
@@ -119,27 +144,39 @@ pub async fn run(base: Arc<Context>, scope: Scope, concurrency: u16, shutdown: i
 }
 
 fn key(pattern: &PrismPattern) -> String {
-    format!("PrismPattern/{}/{}", pattern.namespace().unwrap_or_default(), pattern.name_any())
+    format!(
+        "PrismPattern/{}/{}",
+        pattern.namespace().unwrap_or_default(),
+        pattern.name_any()
+    )
 }
 
 #[instrument(skip_all, fields(namespace = pattern.namespace().unwrap_or_default(), name = %pattern.name_any()))]
 async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    let ns = pattern.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
-    let owner = pattern.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
+    let ns = pattern
+        .namespace()
+        .ok_or(Error::MissingObjectKey("namespace"))?;
+    let owner = pattern
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingObjectKey("uid"))?;
     let resolved = resolve(&ctx, &pattern, &ns);
     let mut changes = Changes::default();
-    let observed = match validate::validate(&pattern, &ns, owner.clone(), &resolved, &ctx.base.defaults) {
-        Ok(valid) => {
-            let children = build::build(&valid);
-            let deployment = apply_children(&ctx, &ns, &owner.uid, children, &mut changes).await?;
-            status::observe(&valid, deployment.as_ref())
-        }
-        Err(invalid) => {
-            // Leave running children alone: a bad edit must not take the runners down.
-            let cached = ctx.deployments.get(&ObjectRef::new(&pattern.name_any()).within(&ns));
-            status::invalid(&invalid, cached.as_deref())
-        }
-    };
+    let observed =
+        match validate::validate(&pattern, &ns, owner.clone(), &resolved, &ctx.base.defaults) {
+            Ok(valid) => {
+                let children = build::build(&valid);
+                let deployment =
+                    apply_children(&ctx, &ns, &owner.uid, children, &mut changes).await?;
+                status::observe(&valid, deployment.as_ref())
+            }
+            Err(invalid) => {
+                // Leave running children alone: a bad edit must not take the runners down.
+                let cached = ctx
+                    .deployments
+                    .get(&ObjectRef::new(&pattern.name_any()).within(&ns));
+                status::invalid(&invalid, cached.as_deref())
+            }
+        };
     changes.publish(&ctx.base, &*pattern).await;
     write_status(&ctx, &pattern, &ns, observed).await?;
     ctx.base.reset_backoff(&key(&pattern));
@@ -153,7 +190,8 @@ fn error_policy(pattern: Arc<PrismPattern>, err: &Error, ctx: Arc<Ctx>) -> Actio
     let note = err.chain(1024);
     let reason = err.reason();
     tokio::spawn(async move {
-        base.publish(&*pattern, EventType::Warning, reason, "Reconcile", note).await;
+        base.publish(&*pattern, EventType::Warning, reason, "Reconcile", note)
+            .await;
     });
     Action::requeue(delay)
 }
@@ -162,16 +200,23 @@ fn error_policy(pattern: Arc<PrismPattern>, err: &Error, ctx: Arc<Ctx>) -> Actio
 fn resolve(ctx: &Ctx, pattern: &PrismPattern, ns: &str) -> Resolved {
     let backend = match &pattern.spec.backend_config {
         None => BackendConfig::None,
-        Some(r) if r.namespace_or(ns) != ns => BackendConfig::OtherNamespace { namespace: r.namespace_or(ns).to_owned() },
+        Some(r) if r.namespace_or(ns) != ns => BackendConfig::OtherNamespace {
+            namespace: r.namespace_or(ns).to_owned(),
+        },
         Some(r) => match ctx.backends.get(&ObjectRef::new(&r.name).within(ns)) {
             Some(b) => BackendConfig::Found {
                 name: r.name.clone(),
                 hash: b.status.as_ref().and_then(|s| s.config_hash.clone()),
             },
-            None => BackendConfig::Missing { name: r.name.clone() },
+            None => BackendConfig::Missing {
+                name: r.name.clone(),
+            },
         },
     };
-    Resolved { backend, keda_installed: ctx.base.keda_installed() }
+    Resolved {
+        backend,
+        keda_installed: ctx.base.keda_installed(),
+    }
 }
 
 /// Applies every child that differs from its desired form and deletes the children no longer
@@ -187,17 +232,45 @@ async fn apply_children(
     let name = children.deployment.name_any();
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let cached = ctx.deployments.get(&ObjectRef::new(&name).within(ns));
-    let (outcome, live) = apply::apply(&api, "Deployment", children.deployment, cached.as_deref()).await?;
+    let (outcome, live) =
+        apply::apply(&api, "Deployment", children.deployment, cached.as_deref()).await?;
     changes.record("Deployment", &name, outcome);
 
     let api: Api<Service> = Api::namespaced(client.clone(), ns);
-    reconcile_optional(&api, "Service", &ctx.services, children.service, ns, uid, changes).await?;
+    reconcile_optional(
+        &api,
+        "Service",
+        &ctx.services,
+        children.service,
+        ns,
+        uid,
+        changes,
+    )
+    .await?;
     let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), ns);
-    reconcile_optional(&api, "HorizontalPodAutoscaler", &ctx.hpas, children.hpa, ns, uid, changes).await?;
+    reconcile_optional(
+        &api,
+        "HorizontalPodAutoscaler",
+        &ctx.hpas,
+        children.hpa,
+        ns,
+        uid,
+        changes,
+    )
+    .await?;
     if ctx.base.keda_installed() {
         let resource = keda::scaled_object_resource();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
-        reconcile_optional(&api, "ScaledObject", &ctx.scaled_objects, children.scaled_object, ns, uid, changes).await?;
+        reconcile_optional(
+            &api,
+            "ScaledObject",
+            &ctx.scaled_objects,
+            children.scaled_object,
+            ns,
+            uid,
+            changes,
+        )
+        .await?;
     }
     Ok(Some(live))
 }
@@ -213,7 +286,14 @@ async fn reconcile_optional<K>(
     changes: &mut Changes,
 ) -> Result<(), Error>
 where
-    K: Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource
+        + Clone
+        + serde::Serialize
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
     let keep = desired.as_ref().map(ResourceExt::name_any);
@@ -235,23 +315,49 @@ where
     Ok(())
 }
 
-async fn write_status(ctx: &Ctx, pattern: &PrismPattern, ns: &str, observed: status::Observed) -> Result<(), Error> {
+async fn write_status(
+    ctx: &Ctx,
+    pattern: &PrismPattern,
+    ns: &str,
+    observed: status::Observed,
+) -> Result<(), Error> {
     let stored = pattern.status.clone().unwrap_or_default();
     let next = PrismPatternStatus {
         phase: Some(observed.phase),
         replicas: observed.replicas,
         available_replicas: observed.available_replicas,
         observed_generation: pattern.metadata.generation,
-        conditions: conditions::merge(&stored.conditions, &observed.conditions, pattern.metadata.generation, Timestamp::now()),
+        conditions: conditions::merge(
+            &stored.conditions,
+            &observed.conditions,
+            pattern.metadata.generation,
+            Timestamp::now(),
+        ),
     };
     let api: Api<PrismPattern> = Api::namespaced(ctx.base.client.clone(), ns);
-    if conditions::write_if_changed(&api, &ctx.base.status_memo, pattern, pattern.status.as_ref(), &next).await? {
+    if conditions::write_if_changed(
+        &api,
+        &ctx.base.status_memo,
+        pattern,
+        pattern.status.as_ref(),
+        &next,
+    )
+    .await?
+    {
         info!(phase = ?observed.phase, "status updated");
     }
     // Normal progress is visible in the status; Events are for what needs attention.
     for t in conditions::transitions(&stored.conditions, &observed.conditions) {
         if !t.status && !status::is_progress(&t.reason) {
-            ctx.base.publish(pattern, EventType::Warning, &t.reason, t.type_, t.message.clone()).await;
+            ctx.base
+                .publish(
+                    pattern,
+                    EventType::Warning,
+                    &t.reason,
+                    t.type_,
+                    t.message.clone(),
+                )
+                .await;
         }
     }
     Ok(())

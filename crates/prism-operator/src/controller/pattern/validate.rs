@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::{
     api::core::v1::{
-        ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, HTTPGetAction, Probe, SecretEnvSource,
+        ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, HTTPGetAction, Probe,
+        SecretEnvSource,
     },
     apimachinery::pkg::{apis::meta::v1::OwnerReference, util::intstr::IntOrString},
 };
@@ -94,7 +95,9 @@ pub fn validate(
         BackendConfig::Missing { name } => {
             return Err(Invalid {
                 reason: "BackendConfigNotFound",
-                message: format!("spec.backendConfig names PrismBackend {name:?}, which does not exist in namespace {namespace:?}"),
+                message: format!(
+                    "spec.backendConfig names PrismBackend {name:?}, which does not exist in namespace {namespace:?}"
+                ),
             });
         }
         BackendConfig::OtherNamespace { namespace: other } => {
@@ -107,26 +110,38 @@ pub fn validate(
         }
         BackendConfig::Found { name, hash } => {
             env_from.push(EnvFromSource {
-                config_map_ref: Some(ConfigMapEnvSource { name: naming::backend_config_map(name), optional: None }),
+                config_map_ref: Some(ConfigMapEnvSource {
+                    name: naming::backend_config_map(name),
+                    optional: None,
+                }),
                 ..Default::default()
             });
             env_from.push(EnvFromSource {
-                secret_ref: Some(SecretEnvSource { name: naming::backend_secret(name), optional: None }),
+                secret_ref: Some(SecretEnvSource {
+                    name: naming::backend_secret(name),
+                    optional: None,
+                }),
                 ..Default::default()
             });
             if let Some(hash) = hash {
-                pod_annotations.insert(naming::BACKEND_CONFIG_HASH_ANNOTATION.to_owned(), hash.clone());
+                pod_annotations.insert(
+                    naming::BACKEND_CONFIG_HASH_ANNOTATION.to_owned(),
+                    hash.clone(),
+                );
             }
         }
     }
 
-    let placement = placement::resolve(spec.placement.as_ref(), None, &selector).map_err(|e: PlacementError| Invalid {
-        reason: e.reason(),
-        message: format!("spec.placement: {e}"),
-    })?;
+    let placement = placement::resolve(spec.placement.as_ref(), None, &selector).map_err(
+        |e: PlacementError| Invalid {
+            reason: e.reason(),
+            message: format!("spec.placement: {e}"),
+        },
+    )?;
 
     let autoscaler = Autoscaler::resolve(spec.autoscaling.as_ref());
-    let autoscaler_available = !matches!(autoscaler, Autoscaler::Keda(_)) || resolved.keda_installed;
+    let autoscaler_available =
+        !matches!(autoscaler, Autoscaler::Keda(_)) || resolved.keda_installed;
     let replicas = match (autoscaler.bounds(), autoscaler_available) {
         (None, _) => Some(spec.replicas()),
         (Some(_), true) => None,
@@ -137,8 +152,15 @@ pub fn validate(
     let port = spec.port();
     let container = Container {
         name: format!("{}-runner", spec.pattern),
-        image: Some(spec.image.clone().unwrap_or_else(|| defaults.runner_image(&spec.pattern))),
-        args: Some(vec![format!("--pattern={}", spec.pattern), format!("--backend={}", spec.backend)]),
+        image: Some(
+            spec.image
+                .clone()
+                .unwrap_or_else(|| defaults.runner_image(&spec.pattern)),
+        ),
+        args: Some(vec![
+            format!("--pattern={}", spec.pattern),
+            format!("--backend={}", spec.backend),
+        ]),
         ports: Some(vec![ContainerPort {
             name: Some(naming::RUNNER_PORT_NAME.to_owned()),
             container_port: port,
@@ -149,12 +171,19 @@ pub fn validate(
         env_from: Some(env_from).filter(|e| !e.is_empty()),
         resources: placement::resources(spec.placement.as_ref(), spec.resources.as_ref()),
         readiness_probe: Some(health_probe()),
-        liveness_probe: Some(Probe { initial_delay_seconds: Some(10), ..health_probe() }),
+        liveness_probe: Some(Probe {
+            initial_delay_seconds: Some(10),
+            ..health_probe()
+        }),
         ..Default::default()
     };
 
     let exposure = spec.service.as_ref().map(|s| Exposure {
-        type_: s.type_.unwrap_or(ServiceType::ClusterIP).as_str().to_owned(),
+        type_: s
+            .type_
+            .unwrap_or(ServiceType::ClusterIP)
+            .as_str()
+            .to_owned(),
         ports: vec![(naming::RUNNER_PORT_NAME.to_owned(), port, port)],
         annotations: s.annotations.clone().unwrap_or_default(),
     });
@@ -186,7 +215,11 @@ fn config_env(pattern: &PrismPattern) -> Vec<EnvVar> {
         .config
         .iter()
         .flatten()
-        .map(|(k, v)| EnvVar { name: naming::config_env_name(k), value: Some(v.to_string()), value_from: None })
+        .map(|(k, v)| EnvVar {
+            name: naming::config_env_name(k),
+            value: Some(v.to_string()),
+            value_from: None,
+        })
         .collect()
 }
 

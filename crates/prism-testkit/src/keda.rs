@@ -1,0 +1,90 @@
+//! KEDA's real CRDs for tests: taken from the KEDA Go module's own `config/crd/bases` (downloaded
+//! through the Go module proxy at test time, never committed), so that the API server validates
+//! the operator's ScaledObjects against KEDA's schema.
+
+use std::{path::PathBuf, process::Command};
+
+use crate::{ControlPlane, Error};
+
+/// The KEDA release whose CRDs the tests install.
+pub const KEDA_VERSION: &str = "v2.21.0";
+/// The KEDA Go module.
+pub const KEDA_MODULE: &str = "github.com/kedacore/keda/v2";
+
+/// Downloads (once; Go caches modules) the KEDA module and returns its `keda.sh_*.yaml` CRD files.
+pub fn keda_crd_files() -> Result<Vec<PathBuf>, Error> {
+    let module = format!("{KEDA_MODULE}@{KEDA_VERSION}");
+    let out = Command::new("go")
+        .args(["mod", "download", "-json", &module])
+        .env("GOTOOLCHAIN", "local")
+        .env("GOFLAGS", "-mod=mod")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .map_err(|e| Error::Keda(format!("failed to run `go mod download {module}`: {e}")))?;
+    let info: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
+        Error::Keda(format!(
+            "`go mod download {module}` printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    })?;
+    let dir = info["Dir"].as_str().ok_or_else(|| {
+        Error::Keda(format!(
+            "`go mod download {module}` failed: {}",
+            info["Error"]
+        ))
+    })?;
+    let bases = PathBuf::from(dir).join("config/crd/bases");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&bases)
+        .map_err(|source| Error::ReadFile {
+            path: bases.clone(),
+            source,
+        })?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("keda.sh_"))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::Keda(format!(
+            "no keda.sh CRDs in {}",
+            bases.display()
+        )));
+    }
+    Ok(files)
+}
+
+/// Installs KEDA's CRDs into `cp` and waits until they are Established.
+pub fn install_keda_crds(cp: &ControlPlane) -> Result<(), Error> {
+    for file in keda_crd_files()? {
+        let file = file.to_string_lossy().into_owned();
+        for args in [
+            vec!["apply", "--server-side", "--force-conflicts", "-f", &file],
+            vec![
+                "wait",
+                "--for",
+                "condition=Established",
+                "--timeout=60s",
+                "-f",
+                &file,
+            ],
+        ] {
+            let out = cp
+                .kubectl()
+                .args(&args)
+                .output()
+                .map_err(|e| Error::Keda(format!("failed to run kubectl: {e}")))?;
+            if !out.status.success() {
+                return Err(Error::Keda(format!(
+                    "kubectl {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&out.stderr)
+                )));
+            }
+        }
+    }
+    Ok(())
+}
