@@ -16,15 +16,9 @@ fn samples() -> Vec<(String, Value)> {
             continue;
         }
         let text = std::fs::read_to_string(&path).expect("read sample");
-        let doc: Value = serde_saphyr::from_str(&text)
-            .unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()));
-        out.push((
-            path.file_name()
-                .expect("file name")
-                .to_string_lossy()
-                .into_owned(),
-            doc,
-        ));
+        let doc: Value =
+            serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{} is not valid YAML: {e}", path.display()));
+        out.push((path.file_name().expect("file name").to_string_lossy().into_owned(), doc));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
@@ -33,20 +27,13 @@ fn samples() -> Vec<(String, Value)> {
 fn roundtrip<K: DeserializeOwned + Serialize>(name: &str, doc: &Value) {
     let typed: K = serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{name}: {e}"));
     let back = serde_json::to_value(&typed).expect("serialize");
-    assert_eq!(
-        back["spec"], doc["spec"],
-        "{name}: spec changed through the Rust types"
-    );
+    assert_eq!(back["spec"], doc["spec"], "{name}: spec changed through the Rust types");
 }
 
 #[test]
 fn every_sample_roundtrips_through_the_types() {
     let samples = samples();
-    assert!(
-        samples.len() >= 20,
-        "expected every seed example, found {}",
-        samples.len()
-    );
+    assert!(samples.len() >= 20, "expected every seed example, found {}", samples.len());
     for (name, doc) in &samples {
         assert_eq!(doc["apiVersion"], "prism.io/v1alpha1", "{name}");
         match doc["kind"].as_str() {

@@ -50,32 +50,21 @@ where
 {
     let name = desired.name_any();
     let digest = hash(&desired).map_err(|source| Error::SerializeChild { kind, source })?;
-    desired
-        .annotations_mut()
-        .insert(APPLIED_HASH_ANNOTATION.to_owned(), digest);
+    desired.annotations_mut().insert(APPLIED_HASH_ANNOTATION.to_owned(), digest);
     if let Some(cached) = cached {
-        let want = serde_json::to_value(&desired)
-            .map_err(|source| Error::SerializeChild { kind, source })?;
-        let have = serde_json::to_value(cached)
-            .map_err(|source| Error::SerializeChild { kind, source })?;
+        let want = serde_json::to_value(&desired).map_err(|source| Error::SerializeChild { kind, source })?;
+        let have = serde_json::to_value(cached).map_err(|source| Error::SerializeChild { kind, source })?;
         if canonical::contains(&have, &want) {
             return Ok((Outcome::Unchanged, cached.clone()));
         }
     }
     let params = PatchParams::apply(prism_api::FIELD_MANAGER).force();
-    let live = api
-        .patch(&name, &params, &Patch::Apply(&desired))
-        .await
-        .map_err(|source| Error::ApplyChild {
-            kind,
-            name: name.clone(),
-            source,
-        })?;
-    let outcome = if cached.is_some() {
-        Outcome::Updated
-    } else {
-        Outcome::Created
-    };
+    let live = api.patch(&name, &params, &Patch::Apply(&desired)).await.map_err(|source| Error::ApplyChild {
+        kind,
+        name: name.clone(),
+        source,
+    })?;
+    let outcome = if cached.is_some() { Outcome::Updated } else { Outcome::Created };
     tracing::debug!(kind, %name, ?outcome, "applied");
     Ok((outcome, live))
 }
@@ -107,12 +96,7 @@ where
 
 /// Whether `child` is controlled by the object with `owner_uid`.
 pub fn controlled_by<K: Resource>(child: &K, owner_uid: &str) -> bool {
-    child
-        .meta()
-        .owner_references
-        .iter()
-        .flatten()
-        .any(|r| r.controller == Some(true) && r.uid == owner_uid)
+    child.meta().owner_references.iter().flatten().any(|r| r.controller == Some(true) && r.uid == owner_uid)
 }
 
 #[cfg(test)]
@@ -124,10 +108,7 @@ mod tests {
         let a = serde_json::json!({"b": 1, "a": [1, 2]});
         let b = serde_json::json!({"a": [1, 2], "b": 1});
         assert_eq!(hash(&a).expect("hash"), hash(&b).expect("hash"));
-        assert_ne!(
-            hash(&a).expect("hash"),
-            hash(&serde_json::json!({"b": 2, "a": [1, 2]})).expect("hash")
-        );
+        assert_ne!(hash(&a).expect("hash"), hash(&serde_json::json!({"b": 2, "a": [1, 2]})).expect("hash"));
         assert_eq!(hash(&a).expect("hash").len(), 16);
     }
 }

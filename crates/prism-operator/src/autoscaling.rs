@@ -63,9 +63,7 @@ impl Autoscaler {
     /// Resolves the spec, applying the documented defaults.
     pub fn resolve(spec: Option<&AutoscalingSpec>) -> Self {
         let Some(spec) = spec else { return Self::None };
-        let min = spec
-            .min_replicas
-            .unwrap_or(AutoscalingSpec::DEFAULT_MIN_REPLICAS);
+        let min = spec.min_replicas.unwrap_or(AutoscalingSpec::DEFAULT_MIN_REPLICAS);
         // The schema requires maxReplicas when enabled; never let max fall below min.
         let max = spec.max_replicas.unwrap_or(min).max(min).max(1);
         match spec.active_scaler() {
@@ -81,22 +79,13 @@ impl Autoscaler {
                     }
                 }
                 metrics.extend(spec.metrics.iter().flatten().map(canonical_metric));
-                Self::Hpa(Hpa {
-                    min: min.max(1),
-                    max,
-                    metrics,
-                    behavior: spec.behavior.clone(),
-                })
+                Self::Hpa(Hpa { min: min.max(1), max, metrics, behavior: spec.behavior.clone() })
             }
             Some(Scaler::Keda) => Self::Keda(Keda {
                 min,
                 max,
-                polling_interval: spec
-                    .polling_interval
-                    .unwrap_or(AutoscalingSpec::DEFAULT_POLLING_INTERVAL),
-                cooldown_period: spec
-                    .cooldown_period
-                    .unwrap_or(AutoscalingSpec::DEFAULT_COOLDOWN_PERIOD),
+                polling_interval: spec.polling_interval.unwrap_or(AutoscalingSpec::DEFAULT_POLLING_INTERVAL),
+                cooldown_period: spec.cooldown_period.unwrap_or(AutoscalingSpec::DEFAULT_COOLDOWN_PERIOD),
                 behavior: spec.behavior.clone(),
                 triggers: spec.triggers.clone().unwrap_or_default(),
             }),
@@ -175,8 +164,7 @@ pub fn build_scaled_object(target: &Target<'_>, k: &Keda) -> DynamicObject {
     if let Some(behavior) = &k.behavior {
         spec["advanced"] = json!({"horizontalPodAutoscalerConfig": {"behavior": behavior}});
     }
-    let mut obj =
-        DynamicObject::new(target.name, &keda::scaled_object_resource()).within(target.namespace);
+    let mut obj = DynamicObject::new(target.name, &keda::scaled_object_resource()).within(target.namespace);
     obj.metadata = target.metadata();
     obj.data = json!({ "spec": spec });
     obj
@@ -208,10 +196,7 @@ fn canonical_metric(metric: &MetricSpec) -> MetricSpec {
         metric.container_resource.as_mut().map(|m| &mut m.target),
     ];
     for target in targets.into_iter().flatten() {
-        for q in [target.average_value.as_mut(), target.value.as_mut()]
-            .into_iter()
-            .flatten()
-        {
+        for q in [target.average_value.as_mut(), target.value.as_mut()].into_iter().flatten() {
             *q = canonical::quantity(q);
         }
     }
@@ -242,9 +227,8 @@ mod tests {
     #[test]
     fn disabled_or_absent_means_no_autoscaler() {
         assert_eq!(Autoscaler::resolve(None), Autoscaler::None);
-        let s = spec(
-            json!({"enabled": false, "scaler": "hpa", "maxReplicas": 3, "targetCPUUtilizationPercentage": 50}),
-        );
+        let s =
+            spec(json!({"enabled": false, "scaler": "hpa", "maxReplicas": 3, "targetCPUUtilizationPercentage": 50}));
         assert_eq!(Autoscaler::resolve(Some(&s)), Autoscaler::None);
     }
 
@@ -254,57 +238,32 @@ mod tests {
             "targetCPUUtilizationPercentage": 75, "targetMemoryUtilizationPercentage": 80,
             "metrics": [{"type": "Pods", "pods": {"metric": {"name": "http_requests_per_second"},
                 "target": {"type": "AverageValue", "averageValue": "1000"}}}]}));
-        let Autoscaler::Hpa(h) = Autoscaler::resolve(Some(&s)) else {
-            panic!("hpa expected")
-        };
+        let Autoscaler::Hpa(h) = Autoscaler::resolve(Some(&s)) else { panic!("hpa expected") };
         assert_eq!((h.min, h.max), (3, 20));
-        let names: Vec<String> = h
-            .metrics
-            .iter()
-            .map(|m| {
-                m.resource
-                    .as_ref()
-                    .map_or_else(|| m.type_.clone(), |r| r.name.clone())
-            })
-            .collect();
+        let names: Vec<String> =
+            h.metrics.iter().map(|m| m.resource.as_ref().map_or_else(|| m.type_.clone(), |r| r.name.clone())).collect();
         assert_eq!(names, ["cpu", "memory", "Pods"]);
         let pods_target = &h.metrics[2].pods.as_ref().expect("pods").target;
-        assert_eq!(
-            pods_target.average_value.as_ref().expect("value").0,
-            "1k",
-            "canonical quantity"
-        );
+        assert_eq!(pods_target.average_value.as_ref().expect("value").0, "1k", "canonical quantity");
     }
 
     #[test]
     fn keda_defaults_and_object_shape() {
-        let s = spec(
-            json!({"enabled": true, "scaler": "keda", "minReplicas": 1, "maxReplicas": 50,
+        let s = spec(json!({"enabled": true, "scaler": "keda", "minReplicas": 1, "maxReplicas": 50,
             "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60}},
             "triggers": [{"type": "kafka", "metadata": {"topic": "orders", "lagThreshold": "1000"},
-                "authenticationRef": {"name": "kafka-auth"}}]}),
-        );
-        let Autoscaler::Keda(k) = Autoscaler::resolve(Some(&s)) else {
-            panic!("keda expected")
-        };
+                "authenticationRef": {"name": "kafka-auth"}}]}));
+        let Autoscaler::Keda(k) = Autoscaler::resolve(Some(&s)) else { panic!("keda expected") };
         assert_eq!((k.polling_interval, k.cooldown_period), (10, 300));
         let labels = BTreeMap::new();
         let owner = owner();
-        let target = Target {
-            name: "orders",
-            namespace: "ns",
-            labels: &labels,
-            owner: &owner,
-        };
+        let target = Target { name: "orders", namespace: "ns", labels: &labels, owner: &owner };
         let so = build_scaled_object(&target, &k);
         let spec = &so.data["spec"];
         assert_eq!(spec["scaleTargetRef"]["name"], "orders");
         assert_eq!(spec["minReplicaCount"], 1);
         assert_eq!(spec["maxReplicaCount"], 50);
-        assert_eq!(
-            spec["triggers"][0]["authenticationRef"]["name"],
-            "kafka-auth"
-        );
+        assert_eq!(spec["triggers"][0]["authenticationRef"]["name"], "kafka-auth");
         assert_eq!(spec["triggers"][0]["metadata"]["lagThreshold"], "1000");
         assert_eq!(
             spec["advanced"]["horizontalPodAutoscalerConfig"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"],
@@ -315,40 +274,19 @@ mod tests {
 
     #[test]
     fn hpa_object_targets_the_deployment() {
-        let s = spec(
-            json!({"enabled": true, "scaler": "hpa", "minReplicas": 2, "maxReplicas": 20,
+        let s = spec(json!({"enabled": true, "scaler": "hpa", "minReplicas": 2, "maxReplicas": 20,
             "targetCPUUtilizationPercentage": 75,
-            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}, "scaleUp": {"stabilizationWindowSeconds": 0}}}),
-        );
-        let Autoscaler::Hpa(h) = Autoscaler::resolve(Some(&s)) else {
-            panic!("hpa expected")
-        };
+            "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}, "scaleUp": {"stabilizationWindowSeconds": 0}}}));
+        let Autoscaler::Hpa(h) = Autoscaler::resolve(Some(&s)) else { panic!("hpa expected") };
         let labels = BTreeMap::new();
         let owner = owner();
-        let hpa = build_hpa(
-            &Target {
-                name: "producer",
-                namespace: "ns",
-                labels: &labels,
-                owner: &owner,
-            },
-            &h,
-        );
+        let hpa = build_hpa(&Target { name: "producer", namespace: "ns", labels: &labels, owner: &owner }, &h);
         let spec = hpa.spec.expect("spec");
         assert_eq!(spec.scale_target_ref.name, "producer");
         assert_eq!(spec.scale_target_ref.kind, "Deployment");
         assert_eq!((spec.min_replicas, spec.max_replicas), (Some(2), 20));
         let behavior = spec.behavior.expect("behavior");
-        assert_eq!(
-            behavior
-                .scale_down
-                .expect("down")
-                .stabilization_window_seconds,
-            Some(300)
-        );
-        assert_eq!(
-            behavior.scale_up.expect("up").stabilization_window_seconds,
-            Some(0)
-        );
+        assert_eq!(behavior.scale_down.expect("down").stabilization_window_seconds, Some(300));
+        assert_eq!(behavior.scale_up.expect("up").stabilization_window_seconds, Some(0));
     }
 }

@@ -19,17 +19,13 @@ use serde_json::Value;
 /// allows for such map-lists); other lists must match element by element.
 pub fn contains(actual: &Value, desired: &Value) -> bool {
     match (actual, desired) {
-        (Value::Object(a), Value::Object(d)) => d
-            .iter()
-            .all(|(k, dv)| dv.is_null() || a.get(k).is_some_and(|av| contains(av, dv))),
+        (Value::Object(a), Value::Object(d)) => {
+            d.iter().all(|(k, dv)| dv.is_null() || a.get(k).is_some_and(|av| contains(av, dv)))
+        }
         (Value::Array(a), Value::Array(d)) => {
             let named = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_owned);
             if !d.is_empty() && d.iter().all(|v| named(v).is_some()) {
-                d.iter().all(|dv| {
-                    a.iter()
-                        .find(|av| named(av) == named(dv))
-                        .is_some_and(|av| contains(av, dv))
-                })
+                d.iter().all(|dv| a.iter().find(|av| named(av) == named(dv)).is_some_and(|av| contains(av, dv)))
             } else {
                 a.len() == d.len() && a.iter().zip(d).all(|(av, dv)| contains(av, dv))
             }
@@ -50,32 +46,13 @@ pub fn quantity(q: &Quantity) -> Quantity {
     Quantity(canonical_quantity(&q.0).unwrap_or_else(|| q.0.clone()))
 }
 
-const BINARY: [(&str, u32); 6] = [
-    ("Ki", 1),
-    ("Mi", 2),
-    ("Gi", 3),
-    ("Ti", 4),
-    ("Pi", 5),
-    ("Ei", 6),
-];
-const DECIMAL: [(&str, i32); 10] = [
-    ("n", -9),
-    ("u", -6),
-    ("m", -3),
-    ("", 0),
-    ("k", 3),
-    ("M", 6),
-    ("G", 9),
-    ("T", 12),
-    ("P", 15),
-    ("E", 18),
-];
+const BINARY: [(&str, u32); 6] = [("Ki", 1), ("Mi", 2), ("Gi", 3), ("Ti", 4), ("Pi", 5), ("Ei", 6)];
+const DECIMAL: [(&str, i32); 10] =
+    [("n", -9), ("u", -6), ("m", -3), ("", 0), ("k", 3), ("M", 6), ("G", 9), ("T", 12), ("P", 15), ("E", 18)];
 
 fn canonical_quantity(s: &str) -> Option<String> {
     let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-'))
-        .unwrap_or(s.len());
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '+' || c == '-')).unwrap_or(s.len());
     let (number, suffix) = s.split_at(split);
     let (negative, mantissa, exp10) = parse_decimal(number)?;
     if let Some((_, power)) = BINARY.iter().find(|(name, _)| *name == suffix) {
@@ -145,11 +122,7 @@ fn format_decimal(negative: bool, mut mantissa: i128, mut exp: i32) -> String {
     for _ in target..exp {
         mantissa *= 10;
     }
-    let suffix = DECIMAL
-        .iter()
-        .find(|(_, e)| *e == target)
-        .map(|(s, _)| *s)
-        .unwrap_or_default();
+    let suffix = DECIMAL.iter().find(|(_, e)| *e == target).map(|(s, _)| *s).unwrap_or_default();
     format!("{}{mantissa}{suffix}", if negative { "-" } else { "" })
 }
 
@@ -211,14 +184,8 @@ mod tests {
             &actual,
             &json!({"spec": {"template": {"spec": {"containers": [{"name": "runner", "image": "new"}]}}}})
         ));
-        assert!(!contains(
-            &actual,
-            &json!({"metadata": {"labels": {"a": "b"}}})
-        ));
+        assert!(!contains(&actual, &json!({"metadata": {"labels": {"a": "b"}}})));
         // Unnamed lists must match exactly: a removed argument is drift.
-        assert!(!contains(
-            &json!({"args": ["a", "b"]}),
-            &json!({"args": ["a"]})
-        ));
+        assert!(!contains(&json!({"args": ["a", "b"]}), &json!({"args": ["a"]})));
     }
 }

@@ -11,20 +11,14 @@ pub struct Defaults {
 
 impl Default for Defaults {
     fn default() -> Self {
-        Self {
-            image_registry: "ghcr.io/prism".to_owned(),
-            image_tag: "latest".to_owned(),
-        }
+        Self { image_registry: "ghcr.io/prism".to_owned(), image_tag: "latest".to_owned() }
     }
 }
 
 impl Defaults {
     /// The default runner image of a pattern type: `<registry>/<pattern>-runner:<tag>`.
     pub fn runner_image(&self, pattern: &str) -> String {
-        format!(
-            "{}/{pattern}-runner:{}",
-            self.image_registry, self.image_tag
-        )
+        format!("{}/{pattern}-runner:{}", self.image_registry, self.image_tag)
     }
 
     /// The default proxy image: `<registry>/prism-proxy:<tag>`.

@@ -40,10 +40,8 @@ pub struct Context {
 impl Context {
     /// A context for `client`.
     pub fn new(client: Client, defaults: Defaults, keda: watch::Receiver<bool>) -> Arc<Self> {
-        let reporter = Reporter {
-            controller: prism_api::FIELD_MANAGER.to_owned(),
-            instance: std::env::var("POD_NAME").ok(),
-        };
+        let reporter =
+            Reporter { controller: prism_api::FIELD_MANAGER.to_owned(), instance: std::env::var("POD_NAME").ok() };
         Arc::new(Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
@@ -61,24 +59,16 @@ impl Context {
 
     /// The next retry delay of an object after a failure: 5 s doubling to 5 min.
     pub fn next_backoff(&self, key: &str) -> Duration {
-        let mut map = self
-            .backoff
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.backoff.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let failures = map.entry(key.to_owned()).or_insert(0);
-        let delay = BACKOFF_MIN
-            .saturating_mul(2u32.saturating_pow(*failures))
-            .min(BACKOFF_MAX);
+        let delay = BACKOFF_MIN.saturating_mul(2u32.saturating_pow(*failures)).min(BACKOFF_MAX);
         *failures = failures.saturating_add(1);
         delay
     }
 
     /// Forgets an object's failures after a successful reconcile.
     pub fn reset_backoff(&self, key: &str) {
-        self.backoff
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(key);
+        self.backoff.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
     }
 
     /// Publishes an Event about `obj`; a failure to publish is logged, never fatal.
@@ -99,13 +89,8 @@ impl Context {
             note.truncate(cut);
             note.push_str("...");
         }
-        let event = Event {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(note),
-            action: action.to_owned(),
-            secondary: None,
-        };
+        let event =
+            Event { type_, reason: reason.to_owned(), note: Some(note), action: action.to_owned(), secondary: None };
         if let Err(err) = self.recorder.publish(&event, &obj.object_ref(&())).await {
             tracing::warn!(%err, reason, "failed to publish event");
         }
@@ -113,14 +98,7 @@ impl Context {
 
     /// Publishes a failure as a Warning Event named after the error variant.
     pub async fn publish_error<K: Resource<DynamicType = ()>>(&self, obj: &K, err: &Error) {
-        self.publish(
-            obj,
-            EventType::Warning,
-            err.reason(),
-            "Reconcile",
-            err.chain(NOTE_MAX),
-        )
-        .await;
+        self.publish(obj, EventType::Warning, err.reason(), "Reconcile", err.chain(NOTE_MAX)).await;
     }
 }
 
@@ -133,13 +111,7 @@ mod tests {
         let (_tx, rx) = watch::channel(false);
         let ctx = Context {
             client: test_client(),
-            recorder: Recorder::new(
-                test_client(),
-                Reporter {
-                    controller: "t".into(),
-                    instance: None,
-                },
-            ),
+            recorder: Recorder::new(test_client(), Reporter { controller: "t".into(), instance: None }),
             defaults: Defaults::default(),
             keda: rx,
             status_memo: crate::status::Memo::default(),

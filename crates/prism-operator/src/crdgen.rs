@@ -29,26 +29,18 @@ pub fn file_name(crd: &CustomResourceDefinition) -> String {
 
 /// One CRD as a YAML document with the generated-file header.
 pub fn render(crd: &CustomResourceDefinition) -> Result<String, Error> {
-    let body = serde_saphyr::to_string(crd).map_err(|source| Error::Serialize {
-        name: crd.metadata.name.clone().unwrap_or_default(),
-        source,
-    })?;
+    let body = serde_saphyr::to_string(crd)
+        .map_err(|source| Error::Serialize { name: crd.metadata.name.clone().unwrap_or_default(), source })?;
     Ok(format!("{HEADER}{body}"))
 }
 
 /// Every CRD as one multi-document YAML stream.
 pub fn render_all() -> Result<String, Error> {
-    let docs = prism_api::crds()
-        .iter()
-        .map(render)
-        .collect::<Result<Vec<_>, _>>()?;
+    let docs = prism_api::crds().iter().map(render).collect::<Result<Vec<_>, _>>()?;
     Ok(docs.join("---\n"))
 }
 
 /// Every CRD with its file name.
 pub fn render_files() -> Result<Vec<(String, String)>, Error> {
-    prism_api::crds()
-        .iter()
-        .map(|crd| Ok((file_name(crd), render(crd)?)))
-        .collect()
+    prism_api::crds().iter().map(|crd| Ok((file_name(crd), render(crd)?))).collect()
 }

@@ -42,6 +42,40 @@ pub enum Error {
         #[source]
         source: serde_json::Error,
     },
+    /// Reading an object the spec references failed (not a 404: that is a validation result).
+    #[error("failed to read {kind} {name}")]
+    ResolveReference {
+        /// Kind of the referenced object.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// A call to the Prism admin's gRPC control plane failed.
+    #[error("failed to call {method} on the Prism admin")]
+    AdminCall {
+        /// The RPC.
+        method: &'static str,
+        /// What went wrong.
+        #[source]
+        source: crate::controller::namespace::admin::AdminError,
+    },
+    /// Deleting a PrismNamespace whose ttl passed failed.
+    #[error("failed to delete the expired PrismNamespace")]
+    DeleteExpired {
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
+    /// Adding or removing a finalizer failed.
+    #[error("failed to add or remove the finalizer")]
+    Finalizer {
+        /// The API error.
+        #[source]
+        source: kube::Error,
+    },
     /// The object lacks a field the API server always sets (uid, namespace).
     #[error("object has no {0}")]
     MissingObjectKey(&'static str),
@@ -55,6 +89,10 @@ impl Error {
             Self::DeleteChild { .. } => "DeleteChild",
             Self::PatchStatus { .. } => "PatchStatus",
             Self::SerializeChild { .. } => "SerializeChild",
+            Self::ResolveReference { .. } => "ResolveReference",
+            Self::AdminCall { source, .. } => crate::controller::namespace::status::reason(source),
+            Self::DeleteExpired { .. } => "DeleteExpired",
+            Self::Finalizer { .. } => "Finalizer",
             Self::MissingObjectKey(_) => "MissingObjectKey",
         }
     }

@@ -9,8 +9,5 @@ pub const SCALED_OBJECT_CRD: &str = "scaledobjects.keda.sh";
 
 /// The ScaledObject resource (keda.sh/v1alpha1, plural scaledobjects).
 pub fn scaled_object_resource() -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("keda.sh", "v1alpha1", "ScaledObject"),
-        "scaledobjects",
-    )
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("keda.sh", "v1alpha1", "ScaledObject"), "scaledobjects")
 }

@@ -17,9 +17,72 @@ pub const APPLIED_HASH_ANNOTATION: &str = "prism.io/applied-hash";
 pub const BACKEND_CONFIG_HASH_ANNOTATION: &str = "prism.io/backend-config-hash";
 /// Prefix of the environment variables that carry a pattern's `config`.
 pub const CONFIG_ENV_PREFIX: &str = "PRISM_CONFIG_";
-/// The label selector of everything the operator manages (used to scope its watches).
+/// `app.kubernetes.io/component` of pattern-runner objects.
+pub const COMPONENT_RUNNER: &str = "pattern-runner";
+/// `app.kubernetes.io/component` of the proxy's objects.
+pub const COMPONENT_PROXY: &str = "proxy";
+/// `app.kubernetes.io/component` of the admin's objects.
+pub const COMPONENT_ADMIN: &str = "admin";
+
+/// The label selector of everything the operator manages.
 pub fn managed_selector() -> String {
     format!("{}={}", labels::MANAGED_BY, labels::MANAGED_BY_VALUE)
+}
+
+/// The label selector of the pattern controller's children (runner Deployments, Services,
+/// autoscalers); each controller watches only its own children.
+pub fn runner_children_selector() -> String {
+    format!("{},{}={COMPONENT_RUNNER}", managed_selector(), labels::COMPONENT)
+}
+
+/// The label selector of the stack controller's proxy and admin children.
+pub fn stack_children_selector() -> String {
+    format!("{},{} in ({COMPONENT_PROXY},{COMPONENT_ADMIN})", managed_selector(), labels::COMPONENT)
+}
+
+/// The proxy's Deployment, Service, autoscaler and PDB.
+pub fn proxy_name(stack: &str) -> String {
+    format!("{stack}-proxy")
+}
+
+/// The admin's Deployment, Service, PDB and ServiceAccount.
+pub fn admin_name(stack: &str) -> String {
+    format!("{stack}-admin")
+}
+
+/// The Role and RoleBinding of the admin's leader election.
+pub fn admin_leader_election_role(stack: &str) -> String {
+    format!("{stack}-admin-leader-election")
+}
+
+/// The Lease admins compete for when `leaderElection.leaseName` is not given.
+pub fn default_lease_name(stack: &str) -> String {
+    format!("{stack}-admin-leader")
+}
+
+/// Labels of a stack's proxy or admin objects: the standard ones plus the seeds' `app`,
+/// `component` and `stack`.
+pub fn stack_component_labels(stack: &str, seed_component: &str, component: &str) -> BTreeMap<String, String> {
+    let mut l = common_labels(stack, seed_component, component);
+    l.insert(labels::APP.into(), seed_component.into());
+    l.insert(labels::SEED_COMPONENT.into(), seed_component.into());
+    l.insert(labels::STACK.into(), stack.into());
+    l
+}
+
+/// The immutable pod selector of a stack's proxy or admin.
+pub fn stack_component_selector(stack: &str, seed_component: &str) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (labels::STACK.to_owned(), stack.to_owned()),
+        (labels::SEED_COMPONENT.to_owned(), seed_component.to_owned()),
+    ])
+}
+
+/// Labels of a stack's child PrismPatterns and PrismBackends.
+pub fn stack_child_labels(stack: &str, name: &str, component: &str) -> BTreeMap<String, String> {
+    let mut l = common_labels(stack, name, component);
+    l.insert(labels::STACK.into(), stack.into());
+    l
 }
 
 /// ConfigMap a PrismBackend renders its non-secret connection facts into.
@@ -34,7 +97,7 @@ pub fn backend_secret(backend: &str) -> String {
 
 /// The labels every pattern-runner object carries (Deployment, pods, Service, autoscaler).
 pub fn pattern_labels(instance: &str, pattern: &str, backend: &str) -> BTreeMap<String, String> {
-    let mut l = common_labels(instance, "prism-pattern-runner", "pattern-runner");
+    let mut l = common_labels(instance, "prism-pattern-runner", COMPONENT_RUNNER);
     l.insert(labels::APP.into(), "prism".into());
     l.insert(labels::PATTERN.into(), pattern.into());
     l.insert(labels::BACKEND.into(), backend.into());
@@ -57,10 +120,7 @@ pub fn common_labels(instance: &str, name: &str, component: &str) -> BTreeMap<St
         (labels::INSTANCE.to_owned(), instance.to_owned()),
         (labels::COMPONENT.to_owned(), component.to_owned()),
         (labels::PART_OF.to_owned(), "prism".to_owned()),
-        (
-            labels::MANAGED_BY.to_owned(),
-            labels::MANAGED_BY_VALUE.to_owned(),
-        ),
+        (labels::MANAGED_BY.to_owned(), labels::MANAGED_BY_VALUE.to_owned()),
     ])
 }
 
@@ -68,16 +128,8 @@ pub fn common_labels(instance: &str, name: &str, component: &str) -> BTreeMap<St
 /// with every character that is not an ASCII letter or digit replaced by `_`
 /// (`maxKeys` -> `PRISM_CONFIG_MAXKEYS`, `cache.ttl` -> `PRISM_CONFIG_CACHE_TTL`).
 pub fn config_env_name(key: &str) -> String {
-    let key: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let key: String =
+        key.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
     format!("{CONFIG_ENV_PREFIX}{key}")
 }
 
@@ -88,10 +140,7 @@ mod tests {
     #[test]
     fn config_keys_become_env_names() {
         assert_eq!(config_env_name("maxKeys"), "PRISM_CONFIG_MAXKEYS");
-        assert_eq!(
-            config_env_name("cache.ttl-seconds"),
-            "PRISM_CONFIG_CACHE_TTL_SECONDS"
-        );
+        assert_eq!(config_env_name("cache.ttl-seconds"), "PRISM_CONFIG_CACHE_TTL_SECONDS");
     }
 
     #[test]
@@ -100,11 +149,6 @@ mod tests {
         for (k, v) in pattern_selector("orders") {
             assert_eq!(labels.get(&k), Some(&v));
         }
-        assert_eq!(
-            labels
-                .get("app.kubernetes.io/managed-by")
-                .map(String::as_str),
-            Some("prism-operator")
-        );
+        assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("prism-operator"));
     }
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::{
     api::core::v1::{
-        Affinity, PodAffinityTerm, PodAntiAffinity, ResourceRequirements, Toleration,
-        TopologySpreadConstraint, WeightedPodAffinityTerm,
+        Affinity, PodAffinityTerm, PodAntiAffinity, ResourceRequirements, Toleration, TopologySpreadConstraint,
+        WeightedPodAffinityTerm,
     },
     apimachinery::pkg::apis::meta::v1::LabelSelector,
 };
@@ -81,22 +81,15 @@ pub fn resolve(
     match p.strategy {
         None => {}
         Some(PlacementStrategy::MultiZone) => {
-            out.topology_spread_constraints
-                .get_or_insert_with(|| vec![spread(ZONE_KEY, pod_selector)]);
+            out.topology_spread_constraints.get_or_insert_with(|| vec![spread(ZONE_KEY, pod_selector)]);
             prefer_distinct_hosts(&mut out.affinity, pod_selector);
         }
         Some(PlacementStrategy::MultiRegion) => {
-            out.topology_spread_constraints.get_or_insert_with(|| {
-                vec![
-                    spread(REGION_KEY, pod_selector),
-                    spread(ZONE_KEY, pod_selector),
-                ]
-            });
+            out.topology_spread_constraints
+                .get_or_insert_with(|| vec![spread(REGION_KEY, pod_selector), spread(ZONE_KEY, pod_selector)]);
             prefer_distinct_hosts(&mut out.affinity, pod_selector);
         }
-        Some(PlacementStrategy::DedicatedNodes)
-            if out.node_selector.is_none() && out.tolerations.is_none() =>
-        {
+        Some(PlacementStrategy::DedicatedNodes) if out.node_selector.is_none() && out.tolerations.is_none() => {
             return Err(PlacementError::DedicatedNodesUnspecified);
         }
         Some(PlacementStrategy::DedicatedNodes) => {}
@@ -147,10 +140,7 @@ fn prefer_distinct_hosts(affinity: &mut Option<Affinity>, pod_selector: &BTreeMa
 }
 
 fn selector(labels: &BTreeMap<String, String>) -> LabelSelector {
-    LabelSelector {
-        match_labels: Some(labels.clone()),
-        ..Default::default()
-    }
+    LabelSelector { match_labels: Some(labels.clone()), ..Default::default() }
 }
 
 #[cfg(test)]
@@ -181,41 +171,23 @@ mod tests {
 
     #[test]
     fn multi_zone_adds_zone_spread_and_host_preference() {
-        let p = PlacementSpec {
-            strategy: Some(PlacementStrategy::MultiZone),
-            ..Default::default()
-        };
+        let p = PlacementSpec { strategy: Some(PlacementStrategy::MultiZone), ..Default::default() };
         let out = resolve(Some(&p), None, &sel()).expect("valid");
         let tsc = out.topology_spread_constraints.expect("spread added");
         assert_eq!(tsc.len(), 1);
-        assert_eq!(
-            (tsc[0].topology_key.as_str(), tsc[0].max_skew),
-            (ZONE_KEY, 1)
-        );
+        assert_eq!((tsc[0].topology_key.as_str(), tsc[0].max_skew), (ZONE_KEY, 1));
         assert_eq!(tsc[0].when_unsatisfiable, "DoNotSchedule");
-        let anti = out
-            .affinity
-            .and_then(|a| a.pod_anti_affinity)
-            .expect("anti-affinity added");
-        let preferred = anti
-            .preferred_during_scheduling_ignored_during_execution
-            .expect("preferred");
+        let anti = out.affinity.and_then(|a| a.pod_anti_affinity).expect("anti-affinity added");
+        let preferred = anti.preferred_during_scheduling_ignored_during_execution.expect("preferred");
         assert_eq!(preferred[0].pod_affinity_term.topology_key, HOSTNAME_KEY);
     }
 
     #[test]
     fn multi_region_spreads_regions_then_zones() {
-        let p = PlacementSpec {
-            strategy: Some(PlacementStrategy::MultiRegion),
-            ..Default::default()
-        };
+        let p = PlacementSpec { strategy: Some(PlacementStrategy::MultiRegion), ..Default::default() };
         let out = resolve(Some(&p), None, &sel()).expect("valid");
-        let keys: Vec<String> = out
-            .topology_spread_constraints
-            .expect("spread")
-            .into_iter()
-            .map(|c| c.topology_key)
-            .collect();
+        let keys: Vec<String> =
+            out.topology_spread_constraints.expect("spread").into_iter().map(|c| c.topology_key).collect();
         assert_eq!(keys, [REGION_KEY, ZONE_KEY]);
     }
 
@@ -229,36 +201,22 @@ mod tests {
         }))
         .expect("placement");
         let out = resolve(Some(&p), None, &sel()).expect("valid");
-        assert_eq!(
-            out.topology_spread_constraints,
-            p.topology_spread_constraints
-        );
+        assert_eq!(out.topology_spread_constraints, p.topology_spread_constraints);
         assert_eq!(out.affinity, p.affinity);
     }
 
     #[test]
     fn dedicated_nodes_need_a_selector_or_tolerations() {
-        let p = PlacementSpec {
-            strategy: Some(PlacementStrategy::DedicatedNodes),
-            ..Default::default()
-        };
-        assert_eq!(
-            resolve(Some(&p), None, &sel()),
-            Err(PlacementError::DedicatedNodesUnspecified)
-        );
-        let p = PlacementSpec {
-            node_selector: Some(BTreeMap::from([("node-type".into(), "prism-proxy".into())])),
-            ..p
-        };
+        let p = PlacementSpec { strategy: Some(PlacementStrategy::DedicatedNodes), ..Default::default() };
+        assert_eq!(resolve(Some(&p), None, &sel()), Err(PlacementError::DedicatedNodesUnspecified));
+        let p =
+            PlacementSpec { node_selector: Some(BTreeMap::from([("node-type".into(), "prism-proxy".into())])), ..p };
         assert!(resolve(Some(&p), None, &sel()).is_ok());
     }
 
     #[test]
     fn default_affinity_applies_only_without_own_affinity() {
-        let stack_affinity = Affinity {
-            pod_anti_affinity: Some(PodAntiAffinity::default()),
-            ..Default::default()
-        };
+        let stack_affinity = Affinity { pod_anti_affinity: Some(PodAntiAffinity::default()), ..Default::default() };
         let out = resolve(None, Some(&stack_affinity), &sel()).expect("valid");
         assert_eq!(out.affinity.as_ref(), Some(&stack_affinity));
     }
@@ -272,10 +230,7 @@ mod tests {
         let p = PlacementSpec {
             resources: Some(ResourceRequirements {
                 requests: Some(BTreeMap::from([("cpu".into(), Quantity("2000m".into()))])),
-                limits: Some(BTreeMap::from([(
-                    "memory".into(),
-                    Quantity("4096Mi".into()),
-                )])),
+                limits: Some(BTreeMap::from([("memory".into(), Quantity("4096Mi".into()))])),
                 ..Default::default()
             }),
             ..Default::default()

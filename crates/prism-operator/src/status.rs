@@ -31,29 +31,14 @@ pub struct Desired {
 
 impl Desired {
     /// A condition.
-    pub fn new(
-        type_: &'static str,
-        status: bool,
-        reason: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
-        Self {
-            type_,
-            status,
-            reason: reason.into(),
-            message: message.into(),
-        }
+    pub fn new(type_: &'static str, status: bool, reason: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { type_, status, reason: reason.into(), message: message.into() }
     }
 }
 
 /// The conditions to store: each desired condition, keeping the stored `lastTransitionTime` when
 /// its status did not change.
-pub fn merge(
-    stored: &[Condition],
-    desired: &[Desired],
-    generation: Option<i64>,
-    now: Timestamp,
-) -> Vec<Condition> {
+pub fn merge(stored: &[Condition], desired: &[Desired], generation: Option<i64>, now: Timestamp) -> Vec<Condition> {
     desired
         .iter()
         .map(|d| {
@@ -82,9 +67,7 @@ pub fn transitions<'a>(stored: &[Condition], desired: &'a [Desired]) -> Vec<&'a 
         .iter()
         .filter(|d| {
             let status = if d.status { "True" } else { "False" };
-            !stored
-                .iter()
-                .any(|c| c.type_ == d.type_ && c.status == status && c.reason == d.reason)
+            !stored.iter().any(|c| c.type_ == d.type_ && c.status == status && c.reason == d.reason)
         })
         .collect()
 }
@@ -99,9 +82,7 @@ pub struct Memo {
 
 impl Memo {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
-        self.written
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.written.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn is_written(&self, uid: &str, hash: &str) -> bool {
@@ -141,15 +122,8 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug,
     S: Serialize + PartialEq,
 {
-    let uid = obj
-        .meta()
-        .uid
-        .clone()
-        .ok_or(Error::MissingObjectKey("uid"))?;
-    let hash = crate::apply::hash(status).map_err(|source| Error::SerializeChild {
-        kind: "status",
-        source,
-    })?;
+    let uid = obj.meta().uid.clone().ok_or(Error::MissingObjectKey("uid"))?;
+    let hash = crate::apply::hash(status).map_err(|source| Error::SerializeChild { kind: "status", source })?;
     if stored == Some(status) {
         memo.remember(&uid, hash);
         return Ok(false);
@@ -157,23 +131,15 @@ where
     if memo.is_written(&uid, &hash) {
         return Ok(false);
     }
-    let name = obj
-        .meta()
-        .name
-        .clone()
-        .ok_or(Error::MissingObjectKey("name"))?;
+    let name = obj.meta().name.clone().ok_or(Error::MissingObjectKey("name"))?;
     let patch = json!({
         "apiVersion": K::api_version(&()),
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(
-        &name,
-        &PatchParams::apply(prism_api::FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(|source| Error::PatchStatus { source })?;
+    api.patch_status(&name, &PatchParams::apply(prism_api::FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await
+        .map_err(|source| Error::PatchStatus { source })?;
     memo.remember(&uid, hash);
     Ok(true)
 }
@@ -199,21 +165,11 @@ mod tests {
         let now = Timestamp::from_second(1_800_000_000).expect("time");
         let old = [stored("False", "DeploymentProgressing", then)];
         // Same status, new reason and message: time kept.
-        let merged = merge(
-            &old,
-            &[Desired::new("Ready", false, "Degraded", "x")],
-            Some(2),
-            now,
-        );
+        let merged = merge(&old, &[Desired::new("Ready", false, "Degraded", "x")], Some(2), now);
         assert_eq!(merged[0].last_transition_time, Time(then));
         assert_eq!(merged[0].observed_generation, Some(2));
         // Status flips: time moves.
-        let merged = merge(
-            &old,
-            &[Desired::new("Ready", true, "DeploymentReady", "ok")],
-            Some(2),
-            now,
-        );
+        let merged = merge(&old, &[Desired::new("Ready", true, "DeploymentReady", "ok")], Some(2), now);
         assert_eq!(merged[0].last_transition_time, Time(now));
     }
 
@@ -221,12 +177,7 @@ mod tests {
     fn transitions_are_status_or_reason_changes() {
         let then = Timestamp::from_second(1_700_000_000).expect("time");
         let old = [stored("False", "DeploymentProgressing", then)];
-        let same = [Desired::new(
-            "Ready",
-            false,
-            "DeploymentProgressing",
-            "other message",
-        )];
+        let same = [Desired::new("Ready", false, "DeploymentProgressing", "other message")];
         assert!(transitions(&old, &same).is_empty());
         let changed = [Desired::new("Ready", false, "KEDANotInstalled", "m")];
         assert_eq!(transitions(&old, &changed).len(), 1);

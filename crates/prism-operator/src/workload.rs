@@ -10,10 +10,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::{
     api::{
         apps::v1::{Deployment, DeploymentSpec},
-        core::v1::{
-            Container, LocalObjectReference, PodSpec, PodTemplateSpec, Service, ServicePort,
-            ServiceSpec,
-        },
+        core::v1::{Container, LocalObjectReference, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec},
+        policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec},
     },
     apimachinery::pkg::{
         apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference},
@@ -80,10 +78,7 @@ pub fn build_deployment(w: &Workload) -> Deployment {
         metadata: w.metadata(&w.name),
         spec: Some(DeploymentSpec {
             replicas: w.replicas,
-            selector: LabelSelector {
-                match_labels: Some(w.selector.clone()),
-                ..Default::default()
-            },
+            selector: LabelSelector { match_labels: Some(w.selector.clone()), ..Default::default() },
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(w.labels.clone()),
@@ -104,6 +99,20 @@ pub fn build_deployment(w: &Workload) -> Deployment {
                     ..Default::default()
                 }),
             },
+            ..Default::default()
+        }),
+        status: None,
+    }
+}
+
+/// A PodDisruptionBudget letting voluntary disruptions (drains, spot reclaims) take at most one
+/// of the workload's pods at a time.
+pub fn build_pdb(w: &Workload) -> PodDisruptionBudget {
+    PodDisruptionBudget {
+        metadata: w.metadata(&w.name),
+        spec: Some(PodDisruptionBudgetSpec {
+            max_unavailable: Some(IntOrString::Int(1)),
+            selector: Some(LabelSelector { match_labels: Some(w.selector.clone()), ..Default::default() }),
             ..Default::default()
         }),
         status: None,
@@ -157,11 +166,7 @@ mod tests {
             labels: BTreeMap::from([("a".into(), "b".into()), ("app".into(), "prism".into())]),
             selector: BTreeMap::from([("app".into(), "prism".into())]),
             replicas,
-            container: Container {
-                name: "consumer-runner".into(),
-                image: Some("img".into()),
-                ..Default::default()
-            },
+            container: Container { name: "consumer-runner".into(), image: Some("img".into()), ..Default::default() },
             pod_annotations: BTreeMap::new(),
             placement: PodPlacement::default(),
             image_pull_secrets: None,
@@ -181,20 +186,10 @@ mod tests {
     fn empty_optionals_are_not_sent() {
         let json = serde_json::to_value(build_deployment(&workload(Some(1)))).expect("json");
         let pod = &json["spec"]["template"]["spec"];
-        for field in [
-            "nodeSelector",
-            "affinity",
-            "tolerations",
-            "imagePullSecrets",
-            "topologySpreadConstraints",
-        ] {
+        for field in ["nodeSelector", "affinity", "tolerations", "imagePullSecrets", "topologySpreadConstraints"] {
             assert!(pod.get(field).is_none(), "{field} sent: {pod}");
         }
-        assert!(
-            json["spec"]["template"]["metadata"]
-                .get("annotations")
-                .is_none()
-        );
+        assert!(json["spec"]["template"]["metadata"].get("annotations").is_none());
     }
 
     #[test]
@@ -208,13 +203,7 @@ mod tests {
         let spec = svc.spec.expect("spec");
         assert_eq!(spec.selector.expect("selector")["app"], "prism");
         let port = &spec.ports.expect("ports")[0];
-        assert_eq!(
-            (port.port, port.target_port.clone()),
-            (8080, Some(IntOrString::Int(8080)))
-        );
-        assert_eq!(
-            svc.metadata.owner_references.expect("owner")[0].uid,
-            "uid-1"
-        );
+        assert_eq!((port.port, port.target_port.clone()), (8080, Some(IntOrString::Int(8080))));
+        assert_eq!(svc.metadata.owner_references.expect("owner")[0].uid, "uid-1");
     }
 }

@@ -46,10 +46,7 @@ fn samples() -> Vec<(String, Value)> {
         .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("yaml"))
         .map(|p| {
             let doc = support::yaml(&std::fs::read_to_string(&p).expect("read sample"));
-            (
-                p.file_name().expect("name").to_string_lossy().into_owned(),
-                doc,
-            )
+            (p.file_name().expect("name").to_string_lossy().into_owned(), doc)
         })
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -59,17 +56,13 @@ fn samples() -> Vec<(String, Value)> {
 async fn ensure_namespace(client: &Client, name: &str) {
     let api: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
     let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}});
-    api.patch(name, &PatchParams::apply("prism-tests"), &Patch::Apply(&ns))
-        .await
-        .expect("ensure namespace");
+    api.patch(name, &PatchParams::apply("prism-tests"), &Patch::Apply(&ns)).await.expect("ensure namespace");
 }
 
 #[tokio::test]
 async fn every_sample_is_accepted_and_reads_back_unchanged() {
     let client = client().await;
-    let (scratch, _guard) = prism_testkit::temp_namespace(prism_testkit::shared().await)
-        .await
-        .expect("temp namespace");
+    let (scratch, _guard) = prism_testkit::temp_namespace(prism_testkit::shared().await).await.expect("temp namespace");
     let samples = samples();
     assert!(samples.len() >= 20, "found only {} samples", samples.len());
     for (file, doc) in &samples {
@@ -94,9 +87,7 @@ async fn every_sample_is_accepted_and_reads_back_unchanged() {
             back.data["spec"], doc["spec"],
             "{file}: spec read back differs from the sample (pruned or altered fields)"
         );
-        api.delete(name, &DeleteParams::default())
-            .await
-            .expect("delete sample");
+        api.delete(name, &DeleteParams::default()).await.expect("delete sample");
     }
 }
 
@@ -153,10 +144,7 @@ fn cases() -> Vec<Case> {
             what: "minReplicas above maxReplicas",
             kind: "PrismPattern",
             spec: hpa(json!({"minReplicas": 10, "maxReplicas": 5})),
-            expect: &[
-                "spec.autoscaling",
-                "minReplicas must be less than or equal to autoscaling.maxReplicas",
-            ],
+            expect: &["spec.autoscaling", "minReplicas must be less than or equal to autoscaling.maxReplicas"],
         },
         Case {
             what: "unknown scaler",
@@ -168,17 +156,12 @@ fn cases() -> Vec<Case> {
             what: "keda without triggers",
             kind: "PrismPattern",
             spec: keda(json!({"triggers": []})),
-            expect: &[
-                "spec.autoscaling",
-                "triggers must list at least one trigger",
-            ],
+            expect: &["spec.autoscaling", "triggers must list at least one trigger"],
         },
         Case {
             what: "hpa without any target",
             kind: "PrismPattern",
-            spec: pattern(
-                json!({"autoscaling": {"enabled": true, "scaler": "hpa", "maxReplicas": 4}}),
-            ),
+            spec: pattern(json!({"autoscaling": {"enabled": true, "scaler": "hpa", "maxReplicas": 4}})),
             expect: &[
                 "spec.autoscaling",
                 "needs targetCPUUtilizationPercentage, targetMemoryUtilizationPercentage or metrics",
@@ -187,28 +170,20 @@ fn cases() -> Vec<Case> {
         Case {
             what: "enabled without maxReplicas",
             kind: "PrismPattern",
-            spec: pattern(
-                json!({"autoscaling": {"enabled": true, "targetCPUUtilizationPercentage": 50}}),
-            ),
+            spec: pattern(json!({"autoscaling": {"enabled": true, "targetCPUUtilizationPercentage": 50}})),
             expect: &["spec.autoscaling", "maxReplicas is required"],
         },
         Case {
             what: "triggers with hpa",
             kind: "PrismPattern",
             spec: hpa(json!({"triggers": [{"type": "kafka", "metadata": {}}]})),
-            expect: &[
-                "spec.autoscaling",
-                "triggers is only used with autoscaling.scaler keda",
-            ],
+            expect: &["spec.autoscaling", "triggers is only used with autoscaling.scaler keda"],
         },
         Case {
             what: "hpa scaling to zero",
             kind: "PrismPattern",
             spec: hpa(json!({"minReplicas": 0})),
-            expect: &[
-                "spec.autoscaling",
-                "minReplicas must be at least 1 with scaler hpa",
-            ],
+            expect: &["spec.autoscaling", "minReplicas must be at least 1 with scaler hpa"],
         },
         Case {
             what: "trigger without metadata",
@@ -256,10 +231,7 @@ fn cases() -> Vec<Case> {
             what: "unknown placement strategy",
             kind: "PrismPattern",
             spec: pattern(json!({"placement": {"strategy": "Everywhere"}})),
-            expect: &[
-                "spec.placement.strategy",
-                "Unsupported value: \"Everywhere\"",
-            ],
+            expect: &["spec.placement.strategy", "Unsupported value: \"Everywhere\""],
         },
         Case {
             what: "proxy port out of range",
@@ -277,19 +249,13 @@ fn cases() -> Vec<Case> {
             what: "leaseDuration not above renewDeadline",
             kind: "PrismStack",
             spec: json!({"admin": {"leaderElection": {"leaseDuration": "5s", "renewDeadline": "10s"}}}),
-            expect: &[
-                "spec.admin.leaderElection",
-                "leaseDuration must be longer than leaderElection.renewDeadline",
-            ],
+            expect: &["spec.admin.leaderElection", "leaseDuration must be longer than leaderElection.renewDeadline"],
         },
         Case {
             what: "renewDeadline not above retryPeriod",
             kind: "PrismStack",
             spec: json!({"admin": {"leaderElection": {"renewDeadline": "1s", "retryPeriod": "2s"}}}),
-            expect: &[
-                "spec.admin.leaderElection",
-                "renewDeadline must be longer than leaderElection.retryPeriod",
-            ],
+            expect: &["spec.admin.leaderElection", "renewDeadline must be longer than leaderElection.retryPeriod"],
         },
         Case {
             what: "duplicate pattern names",
@@ -302,10 +268,7 @@ fn cases() -> Vec<Case> {
             what: "stack backend without connection",
             kind: "PrismStack",
             spec: json!({"backends": [{"name": "nats", "type": "messaging"}]}),
-            expect: &[
-                "spec.backends[0]",
-                "connectionString or backends[].secretRef is required",
-            ],
+            expect: &["spec.backends[0]", "connectionString or backends[].secretRef is required"],
         },
         Case {
             what: "admin service port out of range",
@@ -317,19 +280,13 @@ fn cases() -> Vec<Case> {
             what: "connection without url or secretRef",
             kind: "PrismBackend",
             spec: backend(json!({"connection": {"url": null}})),
-            expect: &[
-                "spec.connection",
-                "connection.url or connection.secretRef is required",
-            ],
+            expect: &["spec.connection", "connection.url or connection.secretRef is required"],
         },
         Case {
             what: "no connection for nats",
             kind: "PrismBackend",
             spec: json!({"type": "messaging", "provider": "nats"}),
-            expect: &[
-                "spec",
-                "connection is required for every provider except memstore",
-            ],
+            expect: &["spec", "connection is required for every provider except memstore"],
         },
         Case {
             what: "unknown provider",
@@ -341,10 +298,7 @@ fn cases() -> Vec<Case> {
             what: "health timeout not below interval",
             kind: "PrismBackend",
             spec: backend(json!({"healthCheck": {"interval": "5s", "timeout": "10s"}})),
-            expect: &[
-                "spec.healthCheck",
-                "timeout must be shorter than healthCheck.interval",
-            ],
+            expect: &["spec.healthCheck", "timeout must be shorter than healthCheck.interval"],
         },
         Case {
             what: "ttl that does not parse",
@@ -361,13 +315,8 @@ fn cases() -> Vec<Case> {
         Case {
             what: "burst below rate",
             kind: "PrismNamespace",
-            spec: namespace(
-                json!({"quotas": {"rateLimit": {"requestsPerSecond": 100, "burstSize": 10}}}),
-            ),
-            expect: &[
-                "spec.quotas.rateLimit",
-                "burstSize must be at least quotas.rateLimit.requestsPerSecond",
-            ],
+            spec: namespace(json!({"quotas": {"rateLimit": {"requestsPerSecond": 100, "burstSize": 10}}})),
+            expect: &["spec.quotas.rateLimit", "burstSize must be at least quotas.rateLimit.requestsPerSecond"],
         },
         Case {
             what: "missing proxyRef",
@@ -387,9 +336,7 @@ fn cases() -> Vec<Case> {
 #[tokio::test]
 async fn invalid_specs_are_rejected_naming_the_field() {
     let client = client().await;
-    let (ns, _guard) = prism_testkit::temp_namespace(prism_testkit::shared().await)
-        .await
-        .expect("temp namespace");
+    let (ns, _guard) = prism_testkit::temp_namespace(prism_testkit::shared().await).await.expect("temp namespace");
     let cases = cases();
     assert!(cases.len() >= 15);
     for case in cases {
@@ -399,10 +346,7 @@ async fn invalid_specs_are_rejected_naming_the_field() {
             "metadata": {"name": "invalid", "namespace": ns}, "spec": case.spec,
         }))
         .expect("dynamic object");
-        let params = PostParams {
-            dry_run: true,
-            ..PostParams::default()
-        };
+        let params = PostParams { dry_run: true, ..PostParams::default() };
         match api.create(&params, &obj).await {
             Ok(_) => panic!("{}: accepted, expected a rejection", case.what),
             Err(kube::Error::Api(status)) => {
@@ -430,9 +374,7 @@ async fn invalid_specs_are_rejected_naming_the_field() {
 #[tokio::test]
 async fn namespace_id_is_immutable() {
     let client = client().await;
-    let (ns, _guard) = prism_testkit::temp_namespace(prism_testkit::shared().await)
-        .await
-        .expect("temp namespace");
+    let (ns, _guard) = prism_testkit::temp_namespace(prism_testkit::shared().await).await.expect("temp namespace");
     let api = dynamic_api(&client, "PrismNamespace", &ns);
     let obj: DynamicObject = serde_json::from_value(json!({
         "apiVersion": "prism.io/v1alpha1", "kind": "PrismNamespace",
@@ -440,119 +382,54 @@ async fn namespace_id_is_immutable() {
         "spec": {"namespaceId": "acme", "proxyRef": {"name": "prism-dev"}},
     }))
     .expect("dynamic object");
-    api.create(&PostParams::default(), &obj)
-        .await
-        .expect("create");
+    api.create(&PostParams::default(), &obj).await.expect("create");
     let err = api
-        .patch(
-            "tenant",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"namespaceId": "other"}})),
-        )
+        .patch("tenant", &PatchParams::default(), &Patch::Merge(json!({"spec": {"namespaceId": "other"}})))
         .await
         .expect_err("changing namespaceId must be rejected");
-    assert!(
-        err.to_string().contains("namespaceId is immutable"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("namespaceId is immutable"), "{err}");
     // Other fields stay editable.
-    api.patch(
-        "tenant",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"displayName": "ACME"}})),
-    )
-    .await
-    .expect("displayName is editable");
+    api.patch("tenant", &PatchParams::default(), &Patch::Merge(json!({"spec": {"displayName": "ACME"}})))
+        .await
+        .expect("displayName is editable");
 }
 
 #[tokio::test]
 async fn kubectl_category_short_names_and_explain() {
     let client = client().await;
-    let (ns, _guard) = prism_testkit::temp_namespace(prism_testkit::shared().await)
-        .await
-        .expect("temp namespace");
+    let (ns, _guard) = prism_testkit::temp_namespace(prism_testkit::shared().await).await.expect("temp namespace");
     for (kind, spec) in [
         ("PrismStack", json!({})),
         ("PrismPattern", pattern(json!({}))),
-        (
-            "PrismBackend",
-            json!({"type": "memory", "provider": "memstore"}),
-        ),
-        (
-            "PrismNamespace",
-            json!({"namespaceId": "t", "proxyRef": {"name": "s"}}),
-        ),
+        ("PrismBackend", json!({"type": "memory", "provider": "memstore"})),
+        ("PrismNamespace", json!({"namespaceId": "t", "proxyRef": {"name": "s"}})),
     ] {
         let obj: DynamicObject = serde_json::from_value(json!({
             "apiVersion": "prism.io/v1alpha1", "kind": kind,
             "metadata": {"name": "one", "namespace": ns}, "spec": spec,
         }))
         .expect("dynamic object");
-        dynamic_api(&client, kind, &ns)
-            .create(&PostParams::default(), &obj)
-            .await
-            .expect("create");
+        dynamic_api(&client, kind, &ns).create(&PostParams::default(), &obj).await.expect("create");
     }
     let cp = prism_testkit::shared().await;
     let run = |args: &[&str]| {
         let out = cp.kubectl().args(args).output().expect("run kubectl");
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
         // Collapse kubectl's line wrapping so phrases can be matched.
-        String::from_utf8_lossy(&out.stdout)
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
+        String::from_utf8_lossy(&out.stdout).split_whitespace().collect::<Vec<_>>().join(" ")
     };
     let listed = run(&["get", "prism", "-n", &ns, "-o", "name"]);
-    for kind in [
-        "prismstack",
-        "prismpattern",
-        "prismbackend",
-        "prismnamespace",
-    ] {
-        assert!(
-            listed.contains(&format!("{kind}.prism.io/one")),
-            "`kubectl get prism` misses {kind}: {listed}"
-        );
+    for kind in ["prismstack", "prismpattern", "prismbackend", "prismnamespace"] {
+        assert!(listed.contains(&format!("{kind}.prism.io/one")), "`kubectl get prism` misses {kind}: {listed}");
     }
-    let short = run(&[
-        "get",
-        "pstack,ppattern,pbackend,pns",
-        "-n",
-        &ns,
-        "-o",
-        "name",
-    ]);
+    let short = run(&["get", "pstack,ppattern,pbackend,pns", "-n", &ns, "-o", "name"]);
     assert_eq!(short.matches(".prism.io/one").count(), 4, "{short}");
     let table = run(&["get", "ppattern", "-n", &ns]);
-    for column in [
-        "PATTERN",
-        "BACKEND",
-        "REPLICAS",
-        "AVAILABLE",
-        "PHASE",
-        "AGE",
-    ] {
-        assert!(
-            table.contains(column),
-            "printer column {column} missing: {table}"
-        );
+    for column in ["PATTERN", "BACKEND", "REPLICAS", "AVAILABLE", "PHASE", "AGE"] {
+        assert!(table.contains(column), "printer column {column} missing: {table}");
     }
-    let explain = run(&[
-        "explain",
-        "prismstack.spec.admin.leaderElection.leaseDuration",
-    ]);
-    assert!(
-        explain.contains("Must be longer than renewDeadline"),
-        "{explain}"
-    );
+    let explain = run(&["explain", "prismstack.spec.admin.leaderElection.leaseDuration"]);
+    assert!(explain.contains("Must be longer than renewDeadline"), "{explain}");
     let explain = run(&["explain", "prismpattern.spec.placement.strategy"]);
-    assert!(
-        explain.contains("MultiZone") && explain.contains("DedicatedNodes"),
-        "{explain}"
-    );
+    assert!(explain.contains("MultiZone") && explain.contains("DedicatedNodes"), "{explain}");
 }

@@ -27,16 +27,10 @@ async fn keda_not_installed_then_installed() {
     let degraded = eventually("KEDANotInstalled", async || {
         let p = patterns.get(name).await.map_err(|e| e.to_string())?;
         let s = p.status.clone().unwrap_or_default();
-        let auto = s
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "AutoscalingReady")
-            .cloned();
+        let auto = s.conditions.iter().find(|c| c.type_ == "AutoscalingReady").cloned();
         match auto {
             Some(c)
-                if c.status == "False"
-                    && c.reason == "KEDANotInstalled"
-                    && s.phase == Some(PatternPhase::Degraded) =>
+                if c.status == "False" && c.reason == "KEDANotInstalled" && s.phase == Some(PatternPhase::Degraded) =>
             {
                 Ok(p)
             }
@@ -44,66 +38,40 @@ async fn keda_not_installed_then_installed() {
         }
     })
     .await;
-    assert_eq!(
-        degraded.status.expect("status").available_replicas,
-        Some(1),
-        "the runner still runs"
-    );
-    let d = Api::<Deployment>::namespaced(client.clone(), &ns)
-        .get(name)
-        .await
-        .expect("Deployment still reconciled");
-    assert_eq!(
-        d.spec.and_then(|s| s.replicas),
-        Some(1),
-        "fixed replicas until KEDA appears"
-    );
+    assert_eq!(degraded.status.expect("status").available_replicas, Some(1), "the runner still runs");
+    let d = Api::<Deployment>::namespaced(client.clone(), &ns).get(name).await.expect("Deployment still reconciled");
+    assert_eq!(d.spec.and_then(|s| s.replicas), Some(1), "fixed replicas until KEDA appears");
     eventually("Warning Event KEDANotInstalled", async || {
-        let events = Api::<Event>::namespaced(client.clone(), &ns)
-            .list(&Default::default())
-            .await
-            .map_err(|e| e.to_string())?;
+        let events =
+            Api::<Event>::namespaced(client.clone(), &ns).list(&Default::default()).await.map_err(|e| e.to_string())?;
         events
             .items
             .iter()
-            .any(|e| {
-                e.reason.as_deref() == Some("KEDANotInstalled")
-                    && e.type_.as_deref() == Some("Warning")
-            })
+            .any(|e| e.reason.as_deref() == Some("KEDANotInstalled") && e.type_.as_deref() == Some("Warning"))
             .then_some(())
             .ok_or_else(|| "no event".to_owned())
     })
     .await;
 
-    tokio::task::block_in_place(|| prism_testkit::install_keda_crds(cp))
-        .expect("install KEDA CRDs");
+    tokio::task::block_in_place(|| prism_testkit::install_keda_crds(cp)).expect("install KEDA CRDs");
     let ar = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("keda.sh", "v1alpha1", "ScaledObject"),
         "scaledobjects",
     );
     let sos: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ns, &ar);
     let so = eventually("ScaledObject created after KEDA appeared", async || {
-        sos.get_opt(name)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| "absent".to_owned())
+        sos.get_opt(name).await.map_err(|e| e.to_string())?.ok_or_else(|| "absent".to_owned())
     })
     .await;
     assert_eq!(so.data["spec"]["maxReplicaCount"], json!(50));
     assert_eq!(so.owner_references()[0].name, name);
     eventually("AutoscalingReady", async || {
-        let s = patterns
-            .get(name)
-            .await
-            .map_err(|e| e.to_string())?
-            .status
-            .unwrap_or_default();
-        let ok = s.conditions.iter().any(|c| {
-            c.type_ == "AutoscalingReady" && c.status == "True" && c.reason == "ScaledObjectReady"
-        });
-        (ok && s.phase == Some(PatternPhase::Running))
-            .then_some(())
-            .ok_or(format!("{s:?}"))
+        let s = patterns.get(name).await.map_err(|e| e.to_string())?.status.unwrap_or_default();
+        let ok = s
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "AutoscalingReady" && c.status == "True" && c.reason == "ScaledObjectReady");
+        (ok && s.phase == Some(PatternPhase::Running)).then_some(()).ok_or(format!("{s:?}"))
     })
     .await;
 }

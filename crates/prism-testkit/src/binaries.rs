@@ -13,14 +13,8 @@ use crate::Error;
 /// Environment variable naming a directory that already holds all the binaries.
 pub const BIN_DIR_ENV: &str = "PRISM_K8S_BIN";
 /// Every binary the control plane runs.
-pub const BINARIES: [&str; 6] = [
-    "etcd",
-    "kube-apiserver",
-    "kube-controller-manager",
-    "kube-scheduler",
-    "kubectl",
-    "kwok",
-];
+pub const BINARIES: [&str; 6] =
+    ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok"];
 const BUILD_SCRIPT: &str = "tools/k8s/build.sh";
 
 static LOCATED: Mutex<Option<PathBuf>> = Mutex::new(None);
@@ -33,9 +27,7 @@ pub fn repo_root() -> PathBuf {
 /// Returns the directory holding all of [`BINARIES`], building them if needed.
 pub fn locate() -> Result<PathBuf, Error> {
     // Holding the lock across the build keeps concurrent callers from starting a second build.
-    let mut cached = LOCATED
-        .lock()
-        .map_err(|_| Error::LocateBinaries("binary cache lock poisoned".into()))?;
+    let mut cached = LOCATED.lock().map_err(|_| Error::LocateBinaries("binary cache lock poisoned".into()))?;
     if let Some(dir) = cached.as_ref() {
         return Ok(dir.clone());
     }
@@ -66,34 +58,18 @@ fn run_build_script() -> Result<PathBuf, Error> {
         )));
     }
     let stdout = String::from_utf8_lossy(&output.stdout);
-    let dir = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
+    let dir = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
     if dir.is_empty() {
-        return Err(Error::LocateBinaries(format!(
-            "{} printed no directory",
-            script.display()
-        )));
+        return Err(Error::LocateBinaries(format!("{} printed no directory", script.display())));
     }
     Ok(PathBuf::from(dir))
 }
 
 fn check_complete(dir: &Path) -> Result<(), Error> {
-    let missing: Vec<&str> = BINARIES
-        .iter()
-        .copied()
-        .filter(|b| !dir.join(b).is_file())
-        .collect();
+    let missing: Vec<&str> = BINARIES.iter().copied().filter(|b| !dir.join(b).is_file()).collect();
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(Error::LocateBinaries(format!(
-            "{} lacks {}",
-            dir.display(),
-            missing.join(", ")
-        )))
+        Err(Error::LocateBinaries(format!("{} lacks {}", dir.display(), missing.join(", "))))
     }
 }

@@ -4,8 +4,7 @@
 //! PEM text; writing files is the caller's business.
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 
 use crate::Error;
@@ -59,33 +58,19 @@ impl Ca {
         let err = || generate_error(common_name);
         let key = KeyPair::generate().map_err(err())?;
         let mut params = CertificateParams::new(Vec::<String>::new()).map_err(err())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "prism-testkit-ca");
+        params.distinguished_name.push(DnType::CommonName, "prism-testkit-ca");
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
+        params.key_usages =
+            vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
         let cert = params.self_signed(&key).map_err(err())?;
-        Ok(Self {
-            cert_pem: cert.pem(),
-            issuer: Issuer::new(params, key),
-        })
+        Ok(Self { cert_pem: cert.pem(), issuer: Issuer::new(params, key) })
     }
 
     /// A TLS serving certificate for the given DNS names and IP addresses.
-    pub(crate) fn serving_cert(
-        &self,
-        common_name: &str,
-        sans: Vec<String>,
-    ) -> Result<CertPair, Error> {
+    pub(crate) fn serving_cert(&self, common_name: &str, sans: Vec<String>) -> Result<CertPair, Error> {
         let what = format!("serving certificate for {common_name}");
         let mut params = CertificateParams::new(sans).map_err(generate_error(&what))?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
+        params.distinguished_name.push(DnType::CommonName, common_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         self.sign(params, &what)
     }
@@ -93,13 +78,10 @@ impl Ca {
     /// A client certificate: Kubernetes takes the user name from the CN and the groups from O.
     pub(crate) fn client_cert(&self, user: &str, groups: &[&str]) -> Result<CertPair, Error> {
         let what = format!("client certificate for {user}");
-        let mut params =
-            CertificateParams::new(Vec::<String>::new()).map_err(generate_error(&what))?;
+        let mut params = CertificateParams::new(Vec::<String>::new()).map_err(generate_error(&what))?;
         params.distinguished_name.push(DnType::CommonName, user);
         for group in groups {
-            params
-                .distinguished_name
-                .push(DnType::OrganizationName, *group);
+            params.distinguished_name.push(DnType::OrganizationName, *group);
         }
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.sign(params, &what)
@@ -109,23 +91,15 @@ impl Ca {
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.use_authority_key_identifier_extension = true;
         let key = KeyPair::generate().map_err(generate_error(what))?;
-        let cert = params
-            .signed_by(&key, &self.issuer)
-            .map_err(generate_error(what))?;
-        Ok(CertPair {
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-        })
+        let cert = params.signed_by(&key, &self.issuer).map_err(generate_error(what))?;
+        Ok(CertPair { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
     }
 }
 
 impl ServiceAccountKey {
     pub(crate) fn generate() -> Result<Self, Error> {
         let key = KeyPair::generate().map_err(generate_error("service-account signing key"))?;
-        Ok(Self {
-            private_pem: key.serialize_pem(),
-            public_pem: key.public_key_pem(),
-        })
+        Ok(Self { private_pem: key.serialize_pem(), public_pem: key.public_key_pem() })
     }
 }
 
@@ -138,9 +112,7 @@ mod tests {
     fn generates_pem_for_every_piece() {
         let ca = Ca::generate("test-ca").unwrap();
         assert!(ca.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
-        let serving = ca
-            .serving_cert("kube-apiserver", apiserver_sans("10.96.0.1"))
-            .unwrap();
+        let serving = ca.serving_cert("kube-apiserver", apiserver_sans("10.96.0.1")).unwrap();
         assert!(serving.key_pem.contains("PRIVATE KEY"));
         let admin = ca.client_cert("prism-admin", &["system:masters"]).unwrap();
         assert!(admin.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));

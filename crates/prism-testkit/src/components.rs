@@ -39,11 +39,8 @@ rules:
 /// Ready, complete when their containers are done, and are removed once deleted.
 pub(crate) const KWOK_STAGES: &str = include_str!("kwok-stages.yaml");
 /// Controllers that only do something with a cloud provider or with flags we do not set.
-const DISABLED_CONTROLLERS: [&str; 3] = [
-    "-cloud-node-lifecycle-controller",
-    "-node-route-controller",
-    "-service-lb-controller",
-];
+const DISABLED_CONTROLLERS: [&str; 3] =
+    ["-cloud-node-lifecycle-controller", "-node-route-controller", "-service-lb-controller"];
 
 /// Ports of one control plane, all picked free at run time.
 #[derive(Clone, Copy, Debug)]
@@ -187,10 +184,7 @@ impl Layout {
 
     pub(crate) fn controller_manager(&self) -> ProcessSpec {
         let mut args = Self::component_auth(&self.controller_manager_kubeconfig).to_vec();
-        let controllers = std::iter::once("*")
-            .chain(DISABLED_CONTROLLERS)
-            .collect::<Vec<_>>()
-            .join(",");
+        let controllers = std::iter::once("*").chain(DISABLED_CONTROLLERS).collect::<Vec<_>>().join(",");
         args.extend([
             flag("bind-address", "127.0.0.1"),
             flag("secure-port", self.ports.controller_manager.to_string()),
@@ -227,17 +221,13 @@ impl Layout {
                     format!("{KWOK_NODE_ANNOTATION}={KWOK_NODE_ANNOTATION_VALUE}"),
                 ),
                 flag("server-address", format!("127.0.0.1:{}", self.ports.kwok)),
-                flag(
-                    "node-lease-duration-seconds",
-                    KWOK_NODE_LEASE_SECONDS.to_string(),
-                ),
+                flag("node-lease-duration-seconds", KWOK_NODE_LEASE_SECONDS.to_string()),
                 flag("cidr", POD_CIDR),
                 flag("node-ip", "127.0.0.1"),
             ],
         );
         // kwok also loads <workdir>/kwok.yaml if it exists (default ~/.kwok); isolate it.
-        spec.env
-            .push(("KWOK_WORKDIR".into(), self.dir.join("kwok").into()));
+        spec.env.push(("KWOK_WORKDIR".into(), self.dir.join("kwok").into()));
         spec
     }
 }

@@ -14,9 +14,7 @@ use kube::Client;
 use crate::{
     ControlPlaneOptions, Error, binaries,
     certs::{Ca, ServiceAccountKey, apiserver_sans},
-    components::{
-        AUDIT_POLICY, FRONT_PROXY_CLIENT, KUBERNETES_SERVICE_IP, KWOK_STAGES, Layout, Ports,
-    },
+    components::{AUDIT_POLICY, FRONT_PROXY_CLIENT, KUBERNETES_SERVICE_IP, KWOK_STAGES, Layout, Ports},
     datadir::DataDir,
     kubeconfig,
     nodes::{self, NodeSpec},
@@ -85,11 +83,7 @@ impl ControlPlane {
         Ok(cp)
     }
 
-    async fn start_once(
-        bin_dir: &Path,
-        opts: &ControlPlaneOptions,
-        deadline: Instant,
-    ) -> Result<Self, Error> {
+    async fn start_once(bin_dir: &Path, opts: &ControlPlaneOptions, deadline: Instant) -> Result<Self, Error> {
         let dir = DataDir::create(&opts.data_root, opts.keep_data_dir)?;
         tracing::info!(dir = %dir.path().display(), bin_dir = %bin_dir.display(), "starting control plane");
         let mut cp = Self::prepare(bin_dir.to_path_buf(), dir, opts)?;
@@ -124,24 +118,14 @@ impl ControlPlane {
             apiserver_cert: dir.write("pki/apiserver.crt", &serving.cert_pem)?,
             apiserver_key: dir.write("pki/apiserver.key", &serving.key_pem)?,
             front_proxy_ca_cert: dir.write("pki/front-proxy-ca.crt", &front_proxy_ca.cert_pem)?,
-            front_proxy_client_cert: dir
-                .write("pki/front-proxy-client.crt", &front_proxy_client.cert_pem)?,
-            front_proxy_client_key: dir
-                .write("pki/front-proxy-client.key", &front_proxy_client.key_pem)?,
+            front_proxy_client_cert: dir.write("pki/front-proxy-client.crt", &front_proxy_client.cert_pem)?,
+            front_proxy_client_key: dir.write("pki/front-proxy-client.key", &front_proxy_client.key_pem)?,
             sa_private_key: dir.write("pki/sa.key", &sa.private_pem)?,
             sa_public_key: dir.write("pki/sa.pub", &sa.public_pem)?,
-            controller_manager_kubeconfig: dir.write(
-                "kube-controller-manager.kubeconfig",
-                kubeconfig_for(CONTROLLER_MANAGER_USER, &[])?,
-            )?,
-            scheduler_kubeconfig: dir.write(
-                "kube-scheduler.kubeconfig",
-                kubeconfig_for(SCHEDULER_USER, &[])?,
-            )?,
-            kwok_kubeconfig: dir.write(
-                "kwok.kubeconfig",
-                kubeconfig_for(KWOK_USER, &[MASTERS_GROUP])?,
-            )?,
+            controller_manager_kubeconfig: dir
+                .write("kube-controller-manager.kubeconfig", kubeconfig_for(CONTROLLER_MANAGER_USER, &[])?)?,
+            scheduler_kubeconfig: dir.write("kube-scheduler.kubeconfig", kubeconfig_for(SCHEDULER_USER, &[])?)?,
+            kwok_kubeconfig: dir.write("kwok.kubeconfig", kubeconfig_for(KWOK_USER, &[MASTERS_GROUP])?)?,
             kwok_config: dir.write("kwok-stages.yaml", KWOK_STAGES)?,
             audit_policy: dir.write("audit-policy.yaml", AUDIT_POLICY)?,
             audit_log: dir.path().join("audit.log"),
@@ -169,12 +153,9 @@ impl ControlPlane {
         let step = Instant::now();
         self.etcd = Some(ManagedProcess::spawn(self.layout.etcd())?);
         let etcd_port = self.layout.ports.etcd_client;
-        poll_until(
-            "etcd to become healthy",
-            deadline,
-            &mut || self.ensure_running(),
-            async || probe_etcd(etcd_port).await,
-        )
+        poll_until("etcd to become healthy", deadline, &mut || self.ensure_running(), async || {
+            probe_etcd(etcd_port).await
+        })
         .await?;
         tracing::info!(elapsed = ?step.elapsed(), "etcd healthy");
 
@@ -183,11 +164,7 @@ impl ControlPlane {
         tracing::info!(elapsed = ?step.elapsed(), "kube-apiserver ready");
 
         let step = Instant::now();
-        for spec in [
-            self.layout.controller_manager(),
-            self.layout.scheduler(),
-            self.layout.kwok(),
-        ] {
+        for spec in [self.layout.controller_manager(), self.layout.scheduler(), self.layout.kwok()] {
             self.clients.push(ManagedProcess::spawn(spec)?);
         }
         let client = self.client().await?;
@@ -212,12 +189,9 @@ impl ControlPlane {
     async fn start_apiserver_until(&mut self, deadline: Instant) -> Result<(), Error> {
         self.apiserver = Some(ManagedProcess::spawn(self.layout.apiserver())?);
         let client = self.client().await?;
-        poll_until(
-            "kube-apiserver /readyz",
-            deadline,
-            &mut || self.ensure_running(),
-            async || probe_apiserver(&client).await,
-        )
+        poll_until("kube-apiserver /readyz", deadline, &mut || self.ensure_running(), async || {
+            probe_apiserver(&client).await
+        })
         .await
     }
 
@@ -284,13 +258,9 @@ impl ControlPlane {
 
     /// (component, pid) of every running component.
     pub fn process_ids(&self) -> Vec<(&'static str, u32)> {
-        (self
-            .etcd
-            .iter()
-            .chain(self.apiserver.as_ref())
-            .chain(self.clients.iter()))
-        .map(|p| (p.name(), p.pid()))
-        .collect()
+        (self.etcd.iter().chain(self.apiserver.as_ref()).chain(self.clients.iter()))
+            .map(|p| (p.name(), p.pid()))
+            .collect()
     }
 
     /// Stops the apiserver (SIGTERM, then SIGKILL after a grace period); everything else keeps
@@ -309,8 +279,7 @@ impl ControlPlane {
             return Ok(());
         }
         tracing::info!("starting kube-apiserver again");
-        self.start_apiserver_until(Instant::now() + self.start_timeout)
-            .await
+        self.start_apiserver_until(Instant::now() + self.start_timeout).await
     }
 
     /// Stops every process and removes the data directory.

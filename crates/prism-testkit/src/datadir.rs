@@ -37,8 +37,7 @@ impl DataDir {
         let path = root.join(format!("{DIR_PREFIX}{pid}-{}", random_suffix()));
         fs::create_dir(&path).map_err(Error::create_dir(&path))?;
         // Private keys and the admin kubeconfig live here; keep other users out.
-        fs::set_permissions(&path, fs::Permissions::from_mode(0o700))
-            .map_err(Error::create_dir(&path))?;
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o700)).map_err(Error::create_dir(&path))?;
         let dir = Self { path, keep };
         let owner = match proc_start_time(pid) {
             Some(start) => format!("{pid} {start}\n"),
@@ -110,10 +109,7 @@ pub fn remove_stale_dirs(root: &Path) {
 
 /// Eight lowercase hex digits, different on every call (valid in DNS labels).
 pub(crate) fn random_suffix() -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default();
     // RandomState is seeded randomly per process and advanced on every construction.
     let hash = RandomState::new().hash_one(nanos);
     format!("{:08x}", hash as u32)

@@ -55,19 +55,10 @@ pub enum Error {
     },
 
     #[error("{name} exited early with {status}; last lines of {log}:\n{tail}")]
-    ProcessExited {
-        name: String,
-        status: ExitStatus,
-        log: PathBuf,
-        tail: String,
-    },
+    ProcessExited { name: String, status: ExitStatus, log: PathBuf, tail: String },
 
     #[error("timed out after {timeout:?} waiting for {what} (last observed: {last})")]
-    WaitTimeout {
-        what: String,
-        timeout: Duration,
-        last: String,
-    },
+    WaitTimeout { what: String, timeout: Duration, last: String },
 
     #[error("failed to parse the kubeconfig")]
     ParseKubeconfig(#[source] kube::config::KubeconfigError),

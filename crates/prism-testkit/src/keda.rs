@@ -27,32 +27,19 @@ pub fn keda_crd_files() -> Result<Vec<PathBuf>, Error> {
             String::from_utf8_lossy(&out.stderr)
         ))
     })?;
-    let dir = info["Dir"].as_str().ok_or_else(|| {
-        Error::Keda(format!(
-            "`go mod download {module}` failed: {}",
-            info["Error"]
-        ))
-    })?;
+    let dir = info["Dir"]
+        .as_str()
+        .ok_or_else(|| Error::Keda(format!("`go mod download {module}` failed: {}", info["Error"])))?;
     let bases = PathBuf::from(dir).join("config/crd/bases");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&bases)
-        .map_err(|source| Error::ReadFile {
-            path: bases.clone(),
-            source,
-        })?
+        .map_err(|source| Error::ReadFile { path: bases.clone(), source })?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("keda.sh_"))
-        })
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("keda.sh_")))
         .collect();
     files.sort();
     if files.is_empty() {
-        return Err(Error::Keda(format!(
-            "no keda.sh CRDs in {}",
-            bases.display()
-        )));
+        return Err(Error::Keda(format!("no keda.sh CRDs in {}", bases.display())));
     }
     Ok(files)
 }
@@ -63,20 +50,10 @@ pub fn install_keda_crds(cp: &ControlPlane) -> Result<(), Error> {
         let file = file.to_string_lossy().into_owned();
         for args in [
             vec!["apply", "--server-side", "--force-conflicts", "-f", &file],
-            vec![
-                "wait",
-                "--for",
-                "condition=Established",
-                "--timeout=60s",
-                "-f",
-                &file,
-            ],
+            vec!["wait", "--for", "condition=Established", "--timeout=60s", "-f", &file],
         ] {
-            let out = cp
-                .kubectl()
-                .args(&args)
-                .output()
-                .map_err(|e| Error::Keda(format!("failed to run kubectl: {e}")))?;
+            let out =
+                cp.kubectl().args(&args).output().map_err(|e| Error::Keda(format!("failed to run kubectl: {e}")))?;
             if !out.status.success() {
                 return Err(Error::Keda(format!(
                     "kubectl {}: {}",

@@ -42,9 +42,7 @@ pub(crate) fn render(server: &str, ca_pem: &str, user: &str, cert: &CertPair) ->
 /// Builds a `kube::Config` from kubeconfig text.
 pub(crate) async fn to_kube_config(kubeconfig: &str) -> Result<kube::Config, Error> {
     let parsed = Kubeconfig::from_yaml(kubeconfig).map_err(Error::ParseKubeconfig)?;
-    kube::Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default())
-        .await
-        .map_err(Error::ParseKubeconfig)
+    kube::Config::from_custom_kubeconfig(parsed, &KubeConfigOptions::default()).await.map_err(Error::ParseKubeconfig)
 }
 
 #[cfg(test)]
@@ -57,12 +55,7 @@ mod tests {
     async fn rendered_kubeconfig_loads_into_kube_config() {
         let ca = Ca::generate("test-ca").unwrap();
         let admin = ca.client_cert("prism-admin", &["system:masters"]).unwrap();
-        let text = render(
-            "https://127.0.0.1:6443",
-            &ca.cert_pem,
-            "prism-admin",
-            &admin,
-        );
+        let text = render("https://127.0.0.1:6443", &ca.cert_pem, "prism-admin", &admin);
         let config = to_kube_config(&text).await.unwrap();
         assert_eq!(config.cluster_url.to_string(), "https://127.0.0.1:6443/");
     }

@@ -30,6 +30,7 @@ mod pidfile;
 mod ports;
 mod process;
 mod ready;
+mod servers;
 mod shared;
 
 pub use binaries::{BIN_DIR_ENV, BINARIES, locate as locate_binaries, repo_root};
@@ -41,13 +42,14 @@ pub use keda::{KEDA_MODULE, KEDA_VERSION, install_keda_crds, keda_crd_files};
 pub use kubeconfig::CLUSTER_NAME;
 pub use namespace::{NamespaceGuard, TEMP_NAMESPACE_LABEL, TEMP_NAMESPACE_PREFIX, temp_namespace};
 pub use nodes::{
-    ADD_NODE_TIMEOUT, DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_NODES_PER_ZONE, DEFAULT_PODS,
-    DEFAULT_TOPOLOGY, LABEL_ARCH, LABEL_HOSTNAME, LABEL_OS, LABEL_REGION, LABEL_TYPE,
-    LABEL_TYPE_VALUE, LABEL_ZONE, NodeSpec, add_node, default_nodes,
+    ADD_NODE_TIMEOUT, DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_NODES_PER_ZONE, DEFAULT_PODS, DEFAULT_TOPOLOGY, LABEL_ARCH,
+    LABEL_HOSTNAME, LABEL_OS, LABEL_REGION, LABEL_TYPE, LABEL_TYPE_VALUE, LABEL_ZONE, NodeSpec, add_node,
+    default_nodes,
 };
 pub use options::{ControlPlaneOptions, DATA_ROOT_ENV, DEFAULT_START_TIMEOUT, KEEP_ENV};
 pub use pidfile::PidFile;
 pub use ready::wait_until;
+pub use servers::{ServerError, TestServer};
 pub use shared::{error_chain, shared, try_shared};
 
 /// Default log filter of [`init_test_tracing`] and `prism-cluster`: kube's request builder logs
@@ -59,8 +61,5 @@ pub const DEFAULT_LOG_FILTER: &str = "info,kube_client::client::builder=off";
 pub fn init_test_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_test_writer().try_init();
 }

@@ -49,10 +49,7 @@ pub async fn temp_namespace(cp: &ControlPlane) -> Result<(String, NamespaceGuard
     let namespace = Namespace {
         metadata: ObjectMeta {
             name: Some(name.clone()),
-            labels: Some(BTreeMap::from([(
-                TEMP_NAMESPACE_LABEL.to_owned(),
-                "true".to_owned(),
-            )])),
+            labels: Some(BTreeMap::from([(TEMP_NAMESPACE_LABEL.to_owned(), "true".to_owned())])),
             ..ObjectMeta::default()
         },
         ..Namespace::default()
@@ -60,22 +57,13 @@ pub async fn temp_namespace(cp: &ControlPlane) -> Result<(String, NamespaceGuard
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &namespace)
         .await
-        .map_err(|source| Error::CreateNamespace {
-            name: name.clone(),
-            source,
-        })?;
+        .map_err(|source| Error::CreateNamespace { name: name.clone(), source })?;
     // Guard first, so the namespace is deleted even if the wait below fails.
-    let guard = NamespaceGuard {
-        name: name.clone(),
-        config,
-    };
+    let guard = NamespaceGuard { name: name.clone(), config };
     let deadline = Instant::now() + SERVICE_ACCOUNT_TIMEOUT;
-    poll_until(
-        "the namespace's default ServiceAccount",
-        deadline,
-        &mut || Ok(()),
-        async || probe_default_service_account(&client, &name).await,
-    )
+    poll_until("the namespace's default ServiceAccount", deadline, &mut || Ok(()), async || {
+        probe_default_service_account(&client, &name).await
+    })
     .await?;
     Ok((name, guard))
 }
@@ -87,9 +75,7 @@ impl Drop for NamespaceGuard {
         let name = std::mem::take(&mut self.name);
         let config = self.config.clone();
         let worker = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
             runtime.block_on(async {
                 let client = Client::try_from(config).map_err(std::io::Error::other)?;
                 let api = Api::<Namespace>::all(client);

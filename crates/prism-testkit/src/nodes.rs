@@ -31,10 +31,8 @@ pub const LABEL_REGION: &str = "topology.kubernetes.io/region";
 pub const LABEL_TYPE: &str = "type";
 pub const LABEL_TYPE_VALUE: &str = "kwok";
 /// Default topology: (region, zones), two nodes per zone.
-pub const DEFAULT_TOPOLOGY: [(&str, &[&str]); 2] = [
-    ("us-east-1", &["us-east-1a", "us-east-1b"]),
-    ("us-west-2", &["us-west-2a"]),
-];
+pub const DEFAULT_TOPOLOGY: [(&str, &[&str]); 2] =
+    [("us-east-1", &["us-east-1a", "us-east-1b"]), ("us-west-2", &["us-west-2a"])];
 pub const DEFAULT_NODES_PER_ZONE: usize = 2;
 /// Capacity (and allocatable) of a default node.
 pub const DEFAULT_CPU: &str = "32";
@@ -43,10 +41,7 @@ pub const DEFAULT_PODS: &str = "110";
 /// How long [`add_node`] waits for the node to become Ready.
 pub const ADD_NODE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Taints the node lifecycle controller sets until a node is Ready; the scheduler avoids them.
-const NOT_READY_TAINTS: [&str; 2] = [
-    "node.kubernetes.io/not-ready",
-    "node.kubernetes.io/unreachable",
-];
+const NOT_READY_TAINTS: [&str; 2] = ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"];
 
 /// One simulated node.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,26 +67,16 @@ impl NodeSpec {
         .into_iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-        let capacity = [
-            ("cpu", DEFAULT_CPU),
-            ("memory", DEFAULT_MEMORY),
-            ("pods", DEFAULT_PODS),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), Quantity(v.to_owned())))
-        .collect();
-        Self {
-            name,
-            labels,
-            taints: Vec::new(),
-            capacity,
-        }
+        let capacity = [("cpu", DEFAULT_CPU), ("memory", DEFAULT_MEMORY), ("pods", DEFAULT_PODS)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), Quantity(v.to_owned())))
+            .collect();
+        Self { name, labels, taints: Vec::new(), capacity }
     }
 
     /// Sets the region and zone labels.
     pub fn in_zone(self, region: &str, zone: &str) -> Self {
-        self.with_label(LABEL_REGION, region)
-            .with_label(LABEL_ZONE, zone)
+        self.with_label(LABEL_REGION, region).with_label(LABEL_ZONE, zone)
     }
 
     pub fn with_label(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
@@ -106,10 +91,7 @@ impl NodeSpec {
 
     /// The Node object: kwok manages it because of the annotation, and keeps the status we give.
     pub fn to_node(&self) -> Node {
-        let annotations = BTreeMap::from([(
-            KWOK_NODE_ANNOTATION.to_owned(),
-            KWOK_NODE_ANNOTATION_VALUE.to_owned(),
-        )]);
+        let annotations = BTreeMap::from([(KWOK_NODE_ANNOTATION.to_owned(), KWOK_NODE_ANNOTATION_VALUE.to_owned())]);
         Node {
             metadata: ObjectMeta {
                 name: Some(self.name.clone()),
@@ -136,8 +118,7 @@ pub fn default_nodes() -> Vec<NodeSpec> {
         .iter()
         .flat_map(|(region, zones)| zones.iter().map(move |zone| (*region, *zone)))
         .flat_map(|(region, zone)| {
-            (0..DEFAULT_NODES_PER_ZONE)
-                .map(move |i| NodeSpec::new(format!("kwok-{zone}-{i}")).in_zone(region, zone))
+            (0..DEFAULT_NODES_PER_ZONE).map(move |i| NodeSpec::new(format!("kwok-{zone}-{i}")).in_zone(region, zone))
         })
         .collect()
 }
@@ -145,17 +126,11 @@ pub fn default_nodes() -> Vec<NodeSpec> {
 /// Creates a node and waits (up to [`ADD_NODE_TIMEOUT`]) until it is Ready and schedulable.
 pub async fn add_node(client: &Client, spec: &NodeSpec) -> Result<Node, Error> {
     create_nodes(client, std::slice::from_ref(spec)).await?;
-    wait_nodes_ready(client, &[spec.name.as_str()], ADD_NODE_TIMEOUT, &mut || {
-        Ok(())
-    })
-    .await?;
+    wait_nodes_ready(client, &[spec.name.as_str()], ADD_NODE_TIMEOUT, &mut || Ok(())).await?;
     Api::<Node>::all(client.clone())
         .get(&spec.name)
         .await
-        .map_err(|source| Error::CreateNode {
-            name: spec.name.clone(),
-            source,
-        })
+        .map_err(|source| Error::CreateNode { name: spec.name.clone(), source })
 }
 
 pub(crate) async fn create_nodes(client: &Client, specs: &[NodeSpec]) -> Result<(), Error> {
@@ -163,10 +138,7 @@ pub(crate) async fn create_nodes(client: &Client, specs: &[NodeSpec]) -> Result<
     for spec in specs {
         api.create(&PostParams::default(), &spec.to_node())
             .await
-            .map_err(|source| Error::CreateNode {
-                name: spec.name.clone(),
-                source,
-            })?;
+            .map_err(|source| Error::CreateNode { name: spec.name.clone(), source })?;
     }
     Ok(())
 }
@@ -182,10 +154,7 @@ fn is_ready_and_schedulable(node: &Node) -> bool {
         .spec
         .as_ref()
         .and_then(|s| s.taints.as_ref())
-        .is_some_and(|ts| {
-            ts.iter()
-                .any(|t| NOT_READY_TAINTS.contains(&t.key.as_str()))
-        });
+        .is_some_and(|ts| ts.iter().any(|t| NOT_READY_TAINTS.contains(&t.key.as_str())));
     ready && !tainted
 }
 
@@ -200,27 +169,15 @@ pub(crate) async fn wait_nodes_ready(
     let api = Api::<Node>::all(client.clone());
     let deadline = Instant::now() + timeout;
     poll_until("nodes to become Ready", deadline, alive, async || {
-        let list = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| e.to_string())?;
+        let list = api.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
         let pending: Vec<&str> = names
             .iter()
             .copied()
             .filter(|name| {
-                !list.items.iter().any(|n| {
-                    n.metadata.name.as_deref() == Some(*name) && is_ready_and_schedulable(n)
-                })
+                !list.items.iter().any(|n| n.metadata.name.as_deref() == Some(*name) && is_ready_and_schedulable(n))
             })
             .collect();
-        if pending.is_empty() {
-            Ok(())
-        } else {
-            Err(format!(
-                "not Ready or still tainted: {}",
-                pending.join(", ")
-            ))
-        }
+        if pending.is_empty() { Ok(()) } else { Err(format!("not Ready or still tainted: {}", pending.join(", "))) }
     })
     .await
 }
@@ -258,10 +215,7 @@ mod tests {
         let ann = node.metadata.annotations.unwrap();
         assert_eq!(ann[KWOK_NODE_ANNOTATION], KWOK_NODE_ANNOTATION_VALUE);
         let status = node.status.unwrap();
-        assert_eq!(
-            status.allocatable.unwrap()["memory"],
-            Quantity("256Gi".into())
-        );
+        assert_eq!(status.allocatable.unwrap()["memory"], Quantity("256Gi".into()));
         assert_eq!(node.spec.unwrap().taints, None);
     }
 }

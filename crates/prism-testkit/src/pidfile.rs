@@ -21,10 +21,7 @@ impl PidFile {
     /// This process.
     pub fn current() -> Self {
         let pid = std::process::id();
-        Self {
-            pid,
-            start_time: proc_start_time(pid),
-        }
+        Self { pid, start_time: proc_start_time(pid) }
     }
 
     /// Reads a pid file; `Ok(None)` if there is none or it is not ours to understand.
@@ -33,10 +30,7 @@ impl PidFile {
             Ok(text) => text,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => {
-                return Err(Error::ReadFile {
-                    path: path.to_path_buf(),
-                    source,
-                });
+                return Err(Error::ReadFile { path: path.to_path_buf(), source });
             }
         };
         let mut fields = text.split_whitespace();
@@ -83,10 +77,7 @@ mod tests {
         let read = PidFile::read(&path).unwrap().unwrap();
         assert_eq!(read, me);
         assert!(read.is_running());
-        let recycled = PidFile {
-            start_time: me.start_time.map(|s| s + 1),
-            ..me
-        };
+        let recycled = PidFile { start_time: me.start_time.map(|s| s + 1), ..me };
         assert!(!recycled.is_running());
         fs::remove_dir_all(&dir).unwrap();
     }

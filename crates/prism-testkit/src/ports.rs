@@ -19,20 +19,15 @@ const MAX_ATTEMPTS: usize = 64;
 /// an early exit of the component with "address already in use" in its log.
 pub(crate) fn free_port() -> Result<u16, Error> {
     for _ in 0..MAX_ATTEMPTS {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .map_err(Error::PickPort)?
-            .port();
-        let mut guard = HANDED_OUT
-            .lock()
-            .map_err(|_| Error::PickPort(std::io::Error::other("port registry lock poisoned")))?;
+        let port =
+            TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).and_then(|l| l.local_addr()).map_err(Error::PickPort)?.port();
+        let mut guard =
+            HANDED_OUT.lock().map_err(|_| Error::PickPort(std::io::Error::other("port registry lock poisoned")))?;
         if guard.get_or_insert_with(HashSet::new).insert(port) {
             return Ok(port);
         }
     }
-    Err(Error::PickPort(std::io::Error::other(
-        "the kernel kept offering ports this process already uses",
-    )))
+    Err(Error::PickPort(std::io::Error::other("the kernel kept offering ports this process already uses")))
 }
 
 #[cfg(test)]

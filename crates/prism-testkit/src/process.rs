@@ -76,16 +76,9 @@ pub(crate) struct ManagedProcess {
 impl ManagedProcess {
     /// Spawns the process on the spawner thread, with stdout and stderr appended to its log.
     pub(crate) fn spawn(spec: ProcessSpec) -> Result<Self, Error> {
-        let spawn_error = |source| Error::SpawnProcess {
-            name: spec.name.to_owned(),
-            program: spec.program.clone(),
-            source,
-        };
-        let log = File::options()
-            .create(true)
-            .append(true)
-            .open(&spec.log)
-            .map_err(Error::write_file(&spec.log))?;
+        let spawn_error =
+            |source| Error::SpawnProcess { name: spec.name.to_owned(), program: spec.program.clone(), source };
+        let log = File::options().create(true).append(true).open(&spec.log).map_err(Error::write_file(&spec.log))?;
         let log_err = log.try_clone().map_err(Error::write_file(&spec.log))?;
         let mut command = Command::new(SETPRIV);
         command
@@ -154,10 +147,7 @@ impl ManagedProcess {
 
     fn kill_and_reap(&mut self) {
         if !self.exited() {
-            tracing::warn!(
-                name = self.spec.name,
-                "did not stop after SIGTERM; sending SIGKILL"
-            );
+            tracing::warn!(name = self.spec.name, "did not stop after SIGTERM; sending SIGKILL");
             let _ = self.child.kill();
         }
         let _ = self.child.wait();

@@ -33,11 +33,7 @@ pub(crate) async fn poll_until<T>(
             Err(last) => last,
         };
         if Instant::now() >= deadline {
-            return Err(Error::WaitTimeout {
-                what: what.to_owned(),
-                timeout: started.elapsed(),
-                last,
-            });
+            return Err(Error::WaitTimeout { what: what.to_owned(), timeout: started.elapsed(), last });
         }
         tokio::time::sleep(POLL).await;
     }
@@ -56,30 +52,16 @@ pub async fn wait_until<T>(
 
 /// etcd's `/health` over plain HTTP on its client port.
 pub(crate) async fn probe_etcd(port: u16) -> Result<(), String> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
-    stream
-        .write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
-        .await
-        .map_err(|e| format!("write: {e}"))?;
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| format!("connect: {e}"))?;
+    stream.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").await.map_err(|e| format!("write: {e}"))?;
     let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .map_err(|e| format!("read: {e}"))?;
-    if response.contains(ETCD_HEALTHY) {
-        Ok(())
-    } else {
-        Err(response.lines().last().unwrap_or_default().to_owned())
-    }
+    stream.read_to_string(&mut response).await.map_err(|e| format!("read: {e}"))?;
+    if response.contains(ETCD_HEALTHY) { Ok(()) } else { Err(response.lines().last().unwrap_or_default().to_owned()) }
 }
 
 /// The apiserver's `/readyz` (all post-start hooks done, etcd reachable).
 pub(crate) async fn probe_apiserver(client: &Client) -> Result<(), String> {
-    let request = http::Request::get("/readyz")
-        .body(Vec::new())
-        .map_err(|e| e.to_string())?;
+    let request = http::Request::get("/readyz").body(Vec::new()).map_err(|e| e.to_string())?;
     match client.request_text(request).await {
         Ok(body) if body.trim() == "ok" => Ok(()),
         Ok(body) => Err(body),
@@ -89,18 +71,10 @@ pub(crate) async fn probe_apiserver(client: &Client) -> Result<(), String> {
 
 /// The `default` ServiceAccount of a namespace, which the controller-manager creates: its
 /// presence proves the controller-manager runs and can write.
-pub(crate) async fn probe_default_service_account(
-    client: &Client,
-    namespace: &str,
-) -> Result<(), String> {
-    match Api::<ServiceAccount>::namespaced(client.clone(), namespace)
-        .get_opt("default")
-        .await
-    {
+pub(crate) async fn probe_default_service_account(client: &Client, namespace: &str) -> Result<(), String> {
+    match Api::<ServiceAccount>::namespaced(client.clone(), namespace).get_opt("default").await {
         Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(format!(
-            "no ServiceAccount default in namespace {namespace} yet"
-        )),
+        Ok(None) => Err(format!("no ServiceAccount default in namespace {namespace} yet")),
         Err(e) => Err(e.to_string()),
     }
 }

@@ -16,16 +16,12 @@ pub async fn try_shared() -> Result<&'static ControlPlane, &'static Error> {
         return started.as_ref();
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let spawned = std::thread::Builder::new()
-        .name("prism-testkit-shared".into())
-        .spawn(move || {
-            // Blocks while another thread is starting it, then returns that result.
-            let _ = tx.send(SHARED.get_or_init(start_on_own_runtime));
-        });
+    let spawned = std::thread::Builder::new().name("prism-testkit-shared".into()).spawn(move || {
+        // Blocks while another thread is starting it, then returns that result.
+        let _ = tx.send(SHARED.get_or_init(start_on_own_runtime));
+    });
     if let Err(e) = spawned {
-        return SHARED
-            .get_or_init(|| Err(Error::StartSharedRuntime(e)))
-            .as_ref();
+        return SHARED.get_or_init(|| Err(Error::StartSharedRuntime(e))).as_ref();
     }
     match rx.await {
         Ok(started) => started.as_ref(),
@@ -37,18 +33,13 @@ pub async fn try_shared() -> Result<&'static ControlPlane, &'static Error> {
 pub async fn shared() -> &'static ControlPlane {
     match try_shared().await {
         Ok(cp) => cp,
-        Err(e) => panic!(
-            "the shared control plane failed to start: {}",
-            error_chain(e)
-        ),
+        Err(e) => panic!("the shared control plane failed to start: {}", error_chain(e)),
     }
 }
 
 fn start_on_own_runtime() -> Result<ControlPlane, Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(Error::StartSharedRuntime)?;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::StartSharedRuntime)?;
     runtime.block_on(ControlPlane::start(ControlPlaneOptions::default()))
 }
 

@@ -35,22 +35,14 @@ fn small_options() -> ControlPlaneOptions {
 fn running(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| {
-            stat.rsplit(')')
-                .next()
-                .map(|rest| rest.trim_start().to_owned())
-        })
+        .and_then(|stat| stat.rsplit(')').next().map(|rest| rest.trim_start().to_owned()))
         .is_some_and(|rest| !rest.starts_with('Z'))
 }
 
 async fn wait_all_gone(pids: &[u32]) {
     wait_until("component processes to exit", WAIT, async || {
         let left: Vec<u32> = pids.iter().copied().filter(|p| running(*p)).collect();
-        if left.is_empty() {
-            Ok(())
-        } else {
-            Err(format!("still running: {left:?}"))
-        }
+        if left.is_empty() { Ok(()) } else { Err(format!("still running: {left:?}")) }
     })
     .await
     .unwrap();
@@ -68,27 +60,16 @@ async fn apiserver_restart_keeps_data_and_stop_removes_everything() {
     let mut cp = ControlPlane::start(small_options()).await.unwrap();
     let config_maps = Api::<ConfigMap>::namespaced(cp.client().await.unwrap(), "default");
     let marker = ConfigMap {
-        metadata: ObjectMeta {
-            name: Some("survives-restart".into()),
-            ..ObjectMeta::default()
-        },
+        metadata: ObjectMeta { name: Some("survives-restart".into()), ..ObjectMeta::default() },
         data: Some([("k".to_owned(), "v".to_owned())].into()),
         ..ConfigMap::default()
     };
-    config_maps
-        .create(&PostParams::default(), &marker)
-        .await
-        .unwrap();
+    config_maps.create(&PostParams::default(), &marker).await.unwrap();
     let url = cp.apiserver_url().to_owned();
 
     cp.stop_apiserver().await;
     let outage = cp.client().await.unwrap();
-    assert!(
-        Api::<ConfigMap>::namespaced(outage, "default")
-            .get("survives-restart")
-            .await
-            .is_err()
-    );
+    assert!(Api::<ConfigMap>::namespaced(outage, "default").get("survives-restart").await.is_err());
 
     cp.start_apiserver().await.unwrap();
     assert_eq!(cp.apiserver_url(), url);
@@ -112,8 +93,7 @@ async fn panicking_test_stops_its_components() {
         let runtime = tokio::runtime::Runtime::new().unwrap();
         runtime.block_on(async {
             let cp = ControlPlane::start(small_options()).await.unwrap();
-            tx.send((pids_of(&cp), cp.data_dir().to_path_buf()))
-                .unwrap();
+            tx.send((pids_of(&cp), cp.data_dir().to_path_buf())).unwrap();
             panic!("deliberate panic while the control plane runs");
         })
     })
@@ -135,14 +115,8 @@ async fn crashing_component_fails_start_with_its_log_and_leaves_nothing_behind()
     };
     let err = ControlPlane::start(opts).await.unwrap_err();
     let text = prism_testkit::error_chain(&err);
-    assert!(
-        matches!(&err, prism_testkit::Error::ProcessExited { name, .. } if name == "kube-apiserver"),
-        "{text}"
-    );
-    assert!(
-        text.contains("no-such-flag"),
-        "the log tail should name the bad flag: {text}"
-    );
+    assert!(matches!(&err, prism_testkit::Error::ProcessExited { name, .. } if name == "kube-apiserver"), "{text}");
+    assert!(text.contains("no-such-flag"), "the log tail should name the bad flag: {text}");
     // etcd, already running when the apiserver died, was stopped and the data removed.
     assert!(data_dirs(&data_root).is_empty());
     assert!(processes_mentioning(&data_root).is_empty());
@@ -156,8 +130,7 @@ fn processes_mentioning(path: &Path) -> Vec<u32> {
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
         })
         .filter(|pid| running(*pid))
         .collect()
@@ -183,23 +156,16 @@ async fn killed_test_process_takes_its_components_along() {
         .stdin(Stdio::null())
         .spawn()
         .unwrap();
-    let pids: Vec<u32> = wait_until(
-        "the child's control plane",
-        Duration::from_secs(180),
-        async || {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("child test exited early: {status}");
-            }
-            let text = std::fs::read_to_string(&pid_file).map_err(|e| e.to_string())?;
-            if !text.ends_with('\n') {
-                return Err("pid file incomplete".into());
-            }
-            Ok(text
-                .split_whitespace()
-                .map(|p| p.parse().unwrap())
-                .collect())
-        },
-    )
+    let pids: Vec<u32> = wait_until("the child's control plane", Duration::from_secs(180), async || {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("child test exited early: {status}");
+        }
+        let text = std::fs::read_to_string(&pid_file).map_err(|e| e.to_string())?;
+        if !text.ends_with('\n') {
+            return Err("pid file incomplete".into());
+        }
+        Ok(text.split_whitespace().map(|p| p.parse().unwrap()).collect())
+    })
     .await
     .unwrap();
     assert_eq!(pids.len(), 5);
@@ -210,21 +176,14 @@ async fn killed_test_process_takes_its_components_along() {
     wait_all_gone(&pids).await;
 
     let stale: Vec<PathBuf> = data_dirs(&data_root);
-    assert_eq!(
-        stale.len(),
-        1,
-        "the killed run leaves its data directory: {stale:?}"
-    );
+    assert_eq!(stale.len(), 1, "the killed run leaves its data directory: {stale:?}");
     prism_testkit::remove_stale_data_dirs(&data_root);
     assert!(data_dirs(&data_root).is_empty());
     std::fs::remove_dir_all(&scratch).unwrap();
 }
 
 fn data_dirs(root: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect()
+    std::fs::read_dir(root).unwrap().map(|e| e.unwrap().path()).collect()
 }
 
 async fn run_child(pid_file: &Path) {

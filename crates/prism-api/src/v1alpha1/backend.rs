@@ -19,18 +19,8 @@ use super::common::{DURATION_PATTERN, ObjectReference};
     shortname = "pbackend",
     category = "prism",
     doc = "A backend connection (Redis, NATS, Kafka, PostgreSQL, RabbitMQ, memstore): rendered into a ConfigMap and a Secret for pattern runners, and health-checked in the backend's own protocol.",
-    printcolumn(
-        name = "Type",
-        type_ = "string",
-        json_path = ".spec.type",
-        description = "Backend kind"
-    ),
-    printcolumn(
-        name = "Provider",
-        type_ = "string",
-        json_path = ".spec.provider",
-        description = "Backend software"
-    ),
+    printcolumn(name = "Type", type_ = "string", json_path = ".spec.type", description = "Backend kind"),
+    printcolumn(name = "Provider", type_ = "string", json_path = ".spec.provider", description = "Backend software"),
     printcolumn(
         name = "Healthy",
         type_ = "boolean",
@@ -43,11 +33,7 @@ use super::common::{DURATION_PATTERN, ObjectReference};
         json_path = ".status.phase",
         description = "Ready, Unhealthy or Invalid"
     ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.provider == 'memstore' || has(self.connection)")
@@ -110,14 +96,7 @@ pub enum BackendProvider {
 
 impl BackendProvider {
     /// Every provider, in declaration order.
-    pub const ALL: [Self; 6] = [
-        Self::Redis,
-        Self::Nats,
-        Self::Kafka,
-        Self::Postgres,
-        Self::Rabbitmq,
-        Self::Memstore,
-    ];
+    pub const ALL: [Self; 6] = [Self::Redis, Self::Nats, Self::Kafka, Self::Postgres, Self::Rabbitmq, Self::Memstore];
 
     /// The lowercase name used in the API and in the admin wire protocol.
     pub fn as_str(self) -> &'static str {

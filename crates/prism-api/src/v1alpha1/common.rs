@@ -191,11 +191,7 @@ pub struct AutoscalingSpec {
     #[schemars(range(min = 1, max = 1000))]
     pub max_replicas: Option<i32>,
     /// HPA: target average CPU utilization, in percent of the CPU request (1-1000).
-    #[serde(
-        default,
-        rename = "targetCPUUtilizationPercentage",
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(default, rename = "targetCPUUtilizationPercentage", skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000))]
     pub target_cpu_utilization_percentage: Option<i32>,
     /// HPA: target average memory utilization, in percent of the memory request (1-1000).
@@ -239,9 +235,7 @@ impl AutoscalingSpec {
 
     /// The active autoscaler, if autoscaling is enabled.
     pub fn active_scaler(&self) -> Option<Scaler> {
-        self.enabled
-            .unwrap_or(false)
-            .then(|| self.scaler.unwrap_or_default())
+        self.enabled.unwrap_or(false).then(|| self.scaler.unwrap_or_default())
     }
 }
 

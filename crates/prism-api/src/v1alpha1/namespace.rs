@@ -39,18 +39,8 @@ use super::common::{DNS_LABEL_PATTERN, DURATION_PATTERN, ObjectReference};
         json_path = ".status.phase",
         description = "Pending, Active, Failed or Terminating"
     ),
-    printcolumn(
-        name = "TTL",
-        type_ = "string",
-        json_path = ".spec.ttl",
-        priority = 1,
-        description = "Time to live"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "TTL", type_ = "string", json_path = ".spec.ttl", priority = 1, description = "Time to live"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PrismNamespaceSpec {

@@ -2,14 +2,16 @@
 //! ScaledObject) with its placement.
 
 use k8s_openapi::{
-    api::core::v1::ResourceRequirements, apimachinery::pkg::apis::meta::v1::Condition,
+    api::core::v1::{LocalObjectReference, ResourceRequirements},
+    apimachinery::pkg::apis::meta::v1::Condition,
 };
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::common::{
-    AutoscalingSpec, DNS_LABEL_PATTERN, ObjectReference, PatternConfig, PlacementSpec, ServiceSpec,
+use super::{
+    ObservabilitySpec,
+    common::{AutoscalingSpec, DNS_LABEL_PATTERN, ObjectReference, PatternConfig, PlacementSpec, ServiceSpec},
 };
 
 /// A Prism pattern runner: a Deployment of `<pattern>-runner` containers talking to one backend,
@@ -24,18 +26,8 @@ use super::common::{
     shortname = "ppattern",
     category = "prism",
     doc = "A Prism pattern runner: a Deployment of pattern runners talking to one backend, with an optional Service and HPA or KEDA autoscaling.",
-    printcolumn(
-        name = "Pattern",
-        type_ = "string",
-        json_path = ".spec.pattern",
-        description = "Pattern type"
-    ),
-    printcolumn(
-        name = "Backend",
-        type_ = "string",
-        json_path = ".spec.backend",
-        description = "Backend"
-    ),
+    printcolumn(name = "Pattern", type_ = "string", json_path = ".spec.pattern", description = "Pattern type"),
+    printcolumn(name = "Backend", type_ = "string", json_path = ".spec.backend", description = "Backend"),
     printcolumn(
         name = "Replicas",
         type_ = "integer",
@@ -48,17 +40,9 @@ use super::common::{
         json_path = ".status.availableReplicas",
         description = "Available replicas"
     ),
-    printcolumn(
-        name = "Phase",
-        type_ = "string",
-        json_path = ".status.phase",
-        description = "Lifecycle phase"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Lifecycle phase"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) <= 63").message("metadata.name must be at most 63 characters: it names the runner's Service and labels"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PrismPatternSpec {
@@ -105,6 +89,12 @@ pub struct PrismPatternSpec {
     /// priority and runtime class, and a placement strategy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<PlacementSpec>,
+    /// Image pull secrets of the runner pods (a PrismStack passes its own down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
+    /// Tracing and metrics of the runner (a PrismStack passes its own down).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observability: Option<ObservabilitySpec>,
 }
 
 impl PrismPatternSpec {
@@ -115,10 +105,7 @@ impl PrismPatternSpec {
 
     /// The runner's port: the Service port, else [`Self::DEFAULT_PORT`].
     pub fn port(&self) -> i32 {
-        self.service
-            .as_ref()
-            .and_then(|s| s.port)
-            .unwrap_or(Self::DEFAULT_PORT)
+        self.service.as_ref().and_then(|s| s.port).unwrap_or(Self::DEFAULT_PORT)
     }
 
     /// Desired replicas when autoscaling is off.

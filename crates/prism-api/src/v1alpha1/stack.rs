@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::{
     backend::{BackendProvider, BackendType},
     common::{
-        AutoscalingSpec, DNS_LABEL_PATTERN, DURATION_PATTERN, ObjectReference, PatternConfig,
-        PlacementSpec, ServiceSpec,
+        AutoscalingSpec, DNS_LABEL_PATTERN, DURATION_PATTERN, ObjectReference, PatternConfig, PlacementSpec,
+        ServiceSpec,
     },
 };
 
@@ -28,12 +28,7 @@ use super::{
     shortname = "pstack",
     category = "prism",
     doc = "A whole Prism deployment: proxy, admin control plane (optionally several with leader election), pattern runners, backends, observability and placement.",
-    printcolumn(
-        name = "Phase",
-        type_ = "string",
-        json_path = ".status.phase",
-        description = "Lifecycle phase"
-    ),
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Lifecycle phase"),
     printcolumn(
         name = "Proxy",
         type_ = "string",
@@ -59,11 +54,8 @@ use super::{
         priority = 1,
         description = "Healthy/total backends"
     ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    )
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) <= 57").message("metadata.name must be at most 57 characters: it names the <name>-proxy and <name>-admin Services"),
 )]
 #[serde(rename_all = "camelCase")]
 pub struct PrismStackSpec {

@@ -21,9 +21,7 @@ pub async fn track(client: Client, tx: watch::Sender<bool>) {
     let mut events = std::pin::pin!(watcher(api, config).default_backoff());
     while let Some(event) = events.next().await {
         let established = match event {
-            Ok(watcher::Event::Apply(crd) | watcher::Event::InitApply(crd)) => {
-                Some(is_established(&crd))
-            }
+            Ok(watcher::Event::Apply(crd) | watcher::Event::InitApply(crd)) => Some(is_established(&crd)),
             Ok(watcher::Event::Delete(_)) => Some(false),
             Ok(watcher::Event::Init) => None,
             Ok(watcher::Event::InitDone) => Some(*tx.borrow()),
@@ -45,10 +43,7 @@ fn is_established(crd: &CustomResourceDefinition) -> bool {
     crd.status
         .as_ref()
         .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| {
-            c.iter()
-                .any(|c| c.type_ == "Established" && c.status == "True")
-        })
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Established" && c.status == "True"))
 }
 
 /// Resolves once KEDA is installed.

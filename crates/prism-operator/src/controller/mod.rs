@@ -1,8 +1,12 @@
 //! The controllers, one module per custom resource kind, and what they share: the watch scope,
 //! the record of what a reconcile changed, and KEDA detection.
 
+pub mod backend;
+pub mod children;
 pub mod keda_watch;
+pub mod namespace;
 pub mod pattern;
+pub mod stack;
 
 use kube::{
     Api, Client, Resource,
@@ -76,8 +80,7 @@ impl Changes {
         ] {
             if !items.is_empty() {
                 let note = format!("{} {}", reason.to_lowercase(), items.join(", "));
-                ctx.publish(obj, EventType::Normal, reason, action, note)
-                    .await;
+                ctx.publish(obj, EventType::Normal, reason, action, note).await;
             }
         }
     }

@@ -16,9 +16,7 @@ pub async fn install_crds(client: &Client) {
     let params = PatchParams::apply("prism-tests").force();
     for crd in prism_api::crds() {
         let name = crd.metadata.name.clone().expect("CRD name");
-        api.patch(&name, &params, &Patch::Apply(&crd))
-            .await
-            .expect("apply CRD");
+        api.patch(&name, &params, &Patch::Apply(&crd)).await.expect("apply CRD");
         tokio::time::timeout(
             Duration::from_secs(30),
             await_condition(api.clone(), &name, conditions::is_crd_established()),
@@ -47,26 +45,31 @@ pub struct Operator {
 
 impl Operator {
     pub async fn start(cp: &prism_testkit::ControlPlane, namespace: &str) -> Self {
+        Self::start_with(cp, namespace, |_| {}).await
+    }
+
+    /// Like [`Operator::start`], with settings adjusted by `configure`.
+    pub async fn start_with(
+        cp: &prism_testkit::ControlPlane,
+        namespace: &str,
+        configure: impl FnOnce(&mut prism_operator::runtime::Settings),
+    ) -> Self {
         let user_agent = format!("prism-operator-test/{namespace}");
-        let config = prism_operator::runtime::with_user_agent(
-            cp.kube_config().await.expect("config"),
-            &user_agent,
-        );
+        let config = prism_operator::runtime::with_user_agent(cp.kube_config().await.expect("config"), &user_agent);
         let client = Client::try_from(config).expect("client");
-        let settings = prism_operator::runtime::Settings {
+        let mut settings = prism_operator::runtime::Settings {
             scope: prism_operator::controller::Scope::Namespace(namespace.to_owned()),
             defaults: prism_operator::config::Defaults::default(),
             concurrency: 8,
+            admin_endpoint: None,
+            revoke_grace_period: prism_operator::controller::namespace::DEFAULT_REVOKE_GRACE_PERIOD,
         };
+        configure(&mut settings);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(prism_operator::runtime::run(client, settings, async move {
             let _ = rx.await;
         }));
-        Self {
-            user_agent,
-            stop: Some(tx),
-            task,
-        }
+        Self { user_agent, stop: Some(tx), task }
     }
 
     /// Stops the controllers and waits for in-flight reconciles.
@@ -99,12 +102,7 @@ pub fn writes_by(cp: &prism_testkit::ControlPlane, user_agent: &str) -> Vec<Writ
         .filter(|l| l.contains(user_agent))
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|e| e["userAgent"] == user_agent)
-        .filter(|e| {
-            matches!(
-                e["verb"].as_str(),
-                Some("create" | "update" | "patch" | "delete" | "deletecollection")
-            )
-        })
+        .filter(|e| matches!(e["verb"].as_str(), Some("create" | "update" | "patch" | "delete" | "deletecollection")))
         .map(|e| Write {
             verb: e["verb"].as_str().unwrap_or_default().to_owned(),
             uri: e["requestURI"].as_str().unwrap_or_default().to_owned(),
@@ -115,9 +113,7 @@ pub fn writes_by(cp: &prism_testkit::ControlPlane, user_agent: &str) -> Vec<Writ
 
 /// Creates the object of a sample file in `ns` (its own namespace, if any, is replaced).
 pub async fn create_sample(client: &Client, ns: &str, file: &str) -> serde_json::Value {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../config/samples")
-        .join(file);
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config/samples").join(file);
     let mut doc = yaml(&std::fs::read_to_string(&path).expect("read sample"));
     doc["metadata"]["namespace"] = serde_json::Value::String(ns.to_owned());
     create(client, ns, &doc).await;
@@ -129,20 +125,13 @@ pub async fn create(client: &Client, ns: &str, doc: &serde_json::Value) {
     use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
     let kind = doc["kind"].as_str().expect("kind");
     let plural = format!("{}s", kind.to_lowercase());
-    let ar = ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk("prism.io", "v1alpha1", kind),
-        &plural,
-    );
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("prism.io", "v1alpha1", kind), &plural);
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
     let obj: DynamicObject = serde_json::from_value(doc.clone()).expect("dynamic object");
-    api.create(&PostParams::default(), &obj)
-        .await
-        .expect("create Prism object");
+    api.create(&PostParams::default(), &obj).await.expect("create Prism object");
 }
 
 /// Polls `probe` until it yields `Some`, failing the test after [`WAIT`].
 pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Result<T, String>) -> T {
-    prism_testkit::wait_until(what, WAIT, async || probe().await)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    prism_testkit::wait_until(what, WAIT, async || probe().await).await.unwrap_or_else(|e| panic!("{e}"))
 }

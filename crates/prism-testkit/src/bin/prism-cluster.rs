@@ -33,9 +33,7 @@ const POLL: Duration = Duration::from_millis(100);
 const LOG_TAIL_LINES: usize = 40;
 
 #[derive(Parser)]
-#[command(
-    about = "Run a local Kubernetes control plane (etcd, apiserver, controller-manager, scheduler, kwok nodes)"
-)]
+#[command(about = "Run a local Kubernetes control plane (etcd, apiserver, controller-manager, scheduler, kwok nodes)")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -66,18 +64,10 @@ enum Command {
 async fn main() -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     match Cli::parse().command {
-        Command::Up {
-            dir,
-            timeout_secs,
-            detach,
-        } => {
-            fs::create_dir_all(&dir)
-                .with_context(|| format!("failed to create {}", dir.display()))?;
+        Command::Up { dir, timeout_secs, detach } => {
+            fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
             let dir = std::path::absolute(&dir)?;
             ensure_not_running(&dir)?;
             if detach {
@@ -127,8 +117,7 @@ async fn up(dir: &Path, timeout: Duration) -> anyhow::Result<()> {
     };
     let kubeconfig = dir.join(KUBECONFIG_FILE);
     write_private(&kubeconfig, cp.kubeconfig()).context("failed to write the kubeconfig")?;
-    fs::write(dir.join(READY_FILE), format!("{}\n", cp.apiserver_url()))
-        .context("failed to write the ready marker")?;
+    fs::write(dir.join(READY_FILE), format!("{}\n", cp.apiserver_url())).context("failed to write the ready marker")?;
     print_usage(dir, &cp);
 
     tokio::select! {
@@ -144,17 +133,11 @@ async fn up(dir: &Path, timeout: Duration) -> anyhow::Result<()> {
 
 fn print_usage(dir: &Path, cp: &ControlPlane) {
     println!("control plane ready at {}", cp.apiserver_url());
-    println!(
-        "  export KUBECONFIG={}",
-        dir.join(KUBECONFIG_FILE).display()
-    );
+    println!("  export KUBECONFIG={}", dir.join(KUBECONFIG_FILE).display());
     println!("  kubectl: {}", cp.bin_dir().join("kubectl").display());
     println!("  logs:    {}/*.log", cp.data_dir().display());
     println!("  audit:   {}", cp.audit_log_path().display());
-    println!(
-        "stop with Ctrl-C or `prism-cluster down --dir {}`",
-        dir.display()
-    );
+    println!("stop with Ctrl-C or `prism-cluster down --dir {}`", dir.display());
 }
 
 /// Starts `up` in a background process of its own process group (so the caller's Ctrl-C does
@@ -190,14 +173,8 @@ async fn up_detached(dir: &Path, timeout_secs: u64) -> anyhow::Result<()> {
         }
         tokio::time::sleep(POLL).await;
     }
-    println!(
-        "control plane running in the background (pid {})",
-        child.id()
-    );
-    println!(
-        "  export KUBECONFIG={}",
-        dir.join(KUBECONFIG_FILE).display()
-    );
+    println!("control plane running in the background (pid {})", child.id());
+    println!("  export KUBECONFIG={}", dir.join(KUBECONFIG_FILE).display());
     println!("  log: {}", log_path.display());
     println!("stop with `prism-cluster down --dir {}`", dir.display());
     Ok(())
@@ -216,9 +193,7 @@ async fn down(dir: &Path) -> anyhow::Result<()> {
         prism_testkit::remove_stale_data_dirs(&dir.join(DATA_SUBDIR));
         return Ok(());
     }
-    owner
-        .terminate()
-        .with_context(|| format!("failed to signal pid {}", owner.pid))?;
+    owner.terminate().with_context(|| format!("failed to signal pid {}", owner.pid))?;
     let deadline = Instant::now() + DOWN_TIMEOUT;
     while owner.is_running() {
         if Instant::now() >= deadline {
@@ -232,12 +207,7 @@ async fn down(dir: &Path) -> anyhow::Result<()> {
 
 /// Writes a file only its owner can read (the kubeconfig holds the admin's private key).
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     file.write_all(contents.as_bytes())
 }
 

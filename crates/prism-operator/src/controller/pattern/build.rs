@@ -1,8 +1,6 @@
 //! Pure: the validated pattern -> every child object the operator wants for it.
 
-use k8s_openapi::api::{
-    apps::v1::Deployment, autoscaling::v2::HorizontalPodAutoscaler, core::v1::Service,
-};
+use k8s_openapi::api::{apps::v1::Deployment, autoscaling::v2::HorizontalPodAutoscaler, core::v1::Service};
 use kube::api::DynamicObject;
 
 use super::validate::ValidatedPattern;
@@ -27,12 +25,7 @@ pub struct Children {
 /// Builds the children of a validated pattern.
 pub fn build(v: &ValidatedPattern) -> Children {
     let w = &v.workload;
-    let target = Target {
-        name: &w.name,
-        namespace: &w.namespace,
-        labels: &w.labels,
-        owner: &w.owner,
-    };
+    let target = Target { name: &w.name, namespace: &w.namespace, labels: &w.labels, owner: &w.owner };
     Children {
         deployment: workload::build_deployment(w),
         service: v.exposure.as_ref().map(|e| workload::build_service(w, e)),
@@ -41,9 +34,7 @@ pub fn build(v: &ValidatedPattern) -> Children {
             _ => None,
         },
         scaled_object: match &v.autoscaler {
-            Autoscaler::Keda(k) if v.autoscaler_available => {
-                Some(autoscaling::build_scaled_object(&target, k))
-            }
+            Autoscaler::Keda(k) if v.autoscaler_available => Some(autoscaling::build_scaled_object(&target, k)),
             _ => None,
         },
     }
@@ -74,10 +65,7 @@ mod tests {
             controller: Some(true),
             block_owner_deletion: Some(true),
         };
-        let resolved = Resolved {
-            backend: BackendConfig::None,
-            keda_installed,
-        };
+        let resolved = Resolved { backend: BackendConfig::None, keda_installed };
         build(&validate::validate(p, "ns", owner, &resolved, &Defaults::default()).expect("valid"))
     }
 
@@ -87,9 +75,7 @@ mod tests {
 
     #[test]
     fn readme_hpa_example() {
-        let p = sample(include_str!(
-            "../../../../../config/samples/prismpattern_hpa_example.yaml"
-        ));
+        let p = sample(include_str!("../../../../../config/samples/prismpattern_hpa_example.yaml"));
         let c = children(&p, true);
         let d = to_json(&c.deployment);
         assert!(d["spec"].get("replicas").is_none(), "HPA owns replicas");
@@ -108,47 +94,31 @@ mod tests {
 
     #[test]
     fn keda_example_without_keda_runs_fixed_replicas() {
-        let p = sample(include_str!(
-            "../../../../../config/samples/prismpattern_keda_kafka_example.yaml"
-        ));
+        let p = sample(include_str!("../../../../../config/samples/prismpattern_keda_kafka_example.yaml"));
         let c = children(&p, false);
         assert!(c.scaled_object.is_none() && c.hpa.is_none());
         assert_eq!(to_json(&c.deployment)["spec"]["replicas"], 1);
         let c = children(&p, true);
         assert!(to_json(&c.deployment)["spec"].get("replicas").is_none());
         let so = c.scaled_object.expect("scaled object");
-        assert_eq!(
-            so.data["spec"]["triggers"][0]["metadata"]["lagThreshold"],
-            "1000"
-        );
+        assert_eq!(so.data["spec"]["triggers"][0]["metadata"]["lagThreshold"], "1000");
     }
 
     #[test]
     fn production_example_keeps_placement_and_canonical_resources() {
-        let p = sample(include_str!(
-            "../../../../../config/samples/prismpattern_production_example.yaml"
-        ));
+        let p = sample(include_str!("../../../../../config/samples/prismpattern_production_example.yaml"));
         let d = to_json(&children(&p, true).deployment);
         let pod = &d["spec"]["template"]["spec"];
         assert_eq!(pod["nodeSelector"], json!({"workload": "data-intensive"}));
-        assert_eq!(
-            pod["containers"][0]["resources"]["limits"],
-            json!({"cpu": "8", "memory": "16Gi"})
-        );
-        assert_eq!(
-            pod["containers"][0]["image"], "ghcr.io/prism/consumer-runner:latest",
-            "default image"
-        );
+        assert_eq!(pod["containers"][0]["resources"]["limits"], json!({"cpu": "8", "memory": "16Gi"}));
+        assert_eq!(pod["containers"][0]["image"], "ghcr.io/prism/consumer-runner:latest", "default image");
     }
 
     #[test]
     fn config_becomes_environment() {
-        let p = sample(include_str!(
-            "../../../../../config/samples/prismpattern_keyvalue_memstore.yaml"
-        ));
+        let p = sample(include_str!("../../../../../config/samples/prismpattern_keyvalue_memstore.yaml"));
         let c = children(&p, true);
-        let env =
-            to_json(&c.deployment)["spec"]["template"]["spec"]["containers"][0]["env"].clone();
+        let env = to_json(&c.deployment)["spec"]["template"]["spec"]["containers"][0]["env"].clone();
         assert_eq!(
             env,
             json!([{"name": "PRISM_CONFIG_MAXKEYS", "value": "10000"}, {"name": "PRISM_CONFIG_TTL", "value": "1h"}])

@@ -31,13 +31,8 @@ use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismPatternStatus};
 use tracing::{info, instrument, warn};
 
 use self::validate::{BackendConfig, Resolved};
-use super::{Changes, Scope, keda_watch};
-use crate::{
-    apply::{self, controlled_by},
-    context::Context,
-    error::Error,
-    keda, naming, status as conditions,
-};
+use super::{Changes, Scope, children, keda_watch};
+use crate::{apply, context::Context, error::Error, keda, naming, status as conditions};
 
 /// The controller's view of the cluster: caches of the children and of PrismBackends.
 pub struct Ctx {
@@ -57,18 +52,14 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = base.client.clone();
-    let owned = watcher::Config::default().labels(&naming::managed_selector());
+    let owned = watcher::Config::default().labels(&naming::runner_children_selector());
 
     let (deployments, w) = reflector::store();
-    let deployment_events = watcher(scope.api::<Deployment>(&client), owned.clone())
-        .default_backoff()
-        .reflect(w)
-        .touched_objects();
+    let deployment_events =
+        watcher(scope.api::<Deployment>(&client), owned.clone()).default_backoff().reflect(w).touched_objects();
     let (services, w) = reflector::store();
-    let service_events = watcher(scope.api::<Service>(&client), owned.clone())
-        .default_backoff()
-        .reflect(w)
-        .touched_objects();
+    let service_events =
+        watcher(scope.api::<Service>(&client), owned.clone()).default_backoff().reflect(w).touched_objects();
     let (hpas, w) = reflector::store();
     let hpa_events = watcher(scope.api::<HorizontalPodAutoscaler>(&client), owned.clone())
         .default_backoff()
@@ -82,35 +73,19 @@ pub async fn run(
     // The ScaledObject watch starts once KEDA's CRD exists (it may be installed later).
     let so_events = futures::stream::once(async move {
         keda_watch::installed(keda_rx).await;
-        watcher(so_api, owned)
-            .default_backoff()
-            .reflect(so_writer)
-            .touched_objects()
+        watcher(so_api, owned).default_backoff().reflect(so_writer).touched_objects()
     })
     .flatten();
     let (backends, w) = reflector::store();
-    let backend_events = watcher(
-        scope.api::<PrismBackend>(&client),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(w)
-    .touched_objects();
+    let backend_events = watcher(scope.api::<PrismBackend>(&client), watcher::Config::default())
+        .default_backoff()
+        .reflect(w)
+        .touched_objects();
 
-    let controller = Controller::new(
-        scope.api::<PrismPattern>(&client),
-        watcher::Config::default(),
-    )
-    .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+    let controller = Controller::new(scope.api::<PrismPattern>(&client), watcher::Config::default())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let patterns = controller.store();
-    let ctx = Arc::new(Ctx {
-        base: base.clone(),
-        deployments,
-        services,
-        hpas,
-        scaled_objects,
-        backends,
-    });
+    let ctx = Arc::new(Ctx { base: base.clone(), deployments, services, hpas, scaled_objects, backends });
     controller
         .owns_stream(deployment_events)
         .owns_stream(service_events)
@@ -121,13 +96,7 @@ pub async fn run(
             patterns
                 .state()
                 .into_iter()
-                .filter(|p| {
-                    p.namespace() == ns
-                        && p.spec
-                            .backend_config
-                            .as_ref()
-                            .is_some_and(|r| r.name == name)
-                })
+                .filter(|p| p.namespace() == ns && p.spec.backend_config.as_ref().is_some_and(|r| r.name == name))
                 .map(|p| ObjectRef::from_obj(&*p))
                 .collect::<Vec<_>>()
         })
@@ -144,39 +113,27 @@ pub async fn run(
 }
 
 fn key(pattern: &PrismPattern) -> String {
-    format!(
-        "PrismPattern/{}/{}",
-        pattern.namespace().unwrap_or_default(),
-        pattern.name_any()
-    )
+    format!("PrismPattern/{}/{}", pattern.namespace().unwrap_or_default(), pattern.name_any())
 }
 
 #[instrument(skip_all, fields(namespace = pattern.namespace().unwrap_or_default(), name = %pattern.name_any()))]
 async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    let ns = pattern
-        .namespace()
-        .ok_or(Error::MissingObjectKey("namespace"))?;
-    let owner = pattern
-        .controller_owner_ref(&())
-        .ok_or(Error::MissingObjectKey("uid"))?;
+    let ns = pattern.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
+    let owner = pattern.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
     let resolved = resolve(&ctx, &pattern, &ns);
     let mut changes = Changes::default();
-    let observed =
-        match validate::validate(&pattern, &ns, owner.clone(), &resolved, &ctx.base.defaults) {
-            Ok(valid) => {
-                let children = build::build(&valid);
-                let deployment =
-                    apply_children(&ctx, &ns, &owner.uid, children, &mut changes).await?;
-                status::observe(&valid, deployment.as_ref())
-            }
-            Err(invalid) => {
-                // Leave running children alone: a bad edit must not take the runners down.
-                let cached = ctx
-                    .deployments
-                    .get(&ObjectRef::new(&pattern.name_any()).within(&ns));
-                status::invalid(&invalid, cached.as_deref())
-            }
-        };
+    let observed = match validate::validate(&pattern, &ns, owner.clone(), &resolved, &ctx.base.defaults) {
+        Ok(valid) => {
+            let children = build::build(&valid);
+            let deployment = apply_children(&ctx, &ns, &owner.uid, children, &mut changes).await?;
+            status::observe(&valid, deployment.as_ref())
+        }
+        Err(invalid) => {
+            // Leave running children alone: a bad edit must not take the runners down.
+            let cached = ctx.deployments.get(&ObjectRef::new(&pattern.name_any()).within(&ns));
+            status::invalid(&invalid, cached.as_deref())
+        }
+    };
     changes.publish(&ctx.base, &*pattern).await;
     write_status(&ctx, &pattern, &ns, observed).await?;
     ctx.base.reset_backoff(&key(&pattern));
@@ -190,8 +147,7 @@ fn error_policy(pattern: Arc<PrismPattern>, err: &Error, ctx: Arc<Ctx>) -> Actio
     let note = err.chain(1024);
     let reason = err.reason();
     tokio::spawn(async move {
-        base.publish(&*pattern, EventType::Warning, reason, "Reconcile", note)
-            .await;
+        base.publish(&*pattern, EventType::Warning, reason, "Reconcile", note).await;
     });
     Action::requeue(delay)
 }
@@ -200,23 +156,18 @@ fn error_policy(pattern: Arc<PrismPattern>, err: &Error, ctx: Arc<Ctx>) -> Actio
 fn resolve(ctx: &Ctx, pattern: &PrismPattern, ns: &str) -> Resolved {
     let backend = match &pattern.spec.backend_config {
         None => BackendConfig::None,
-        Some(r) if r.namespace_or(ns) != ns => BackendConfig::OtherNamespace {
-            namespace: r.namespace_or(ns).to_owned(),
-        },
+        Some(r) if r.namespace_or(ns) != ns => {
+            BackendConfig::OtherNamespace { namespace: r.namespace_or(ns).to_owned() }
+        }
         Some(r) => match ctx.backends.get(&ObjectRef::new(&r.name).within(ns)) {
             Some(b) => BackendConfig::Found {
                 name: r.name.clone(),
                 hash: b.status.as_ref().and_then(|s| s.config_hash.clone()),
             },
-            None => BackendConfig::Missing {
-                name: r.name.clone(),
-            },
+            None => BackendConfig::Missing { name: r.name.clone() },
         },
     };
-    Resolved {
-        backend,
-        keda_installed: ctx.base.keda_installed(),
-    }
+    Resolved { backend, keda_installed: ctx.base.keda_installed() }
 }
 
 /// Applies every child that differs from its desired form and deletes the children no longer
@@ -232,95 +183,22 @@ async fn apply_children(
     let name = children.deployment.name_any();
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let cached = ctx.deployments.get(&ObjectRef::new(&name).within(ns));
-    let (outcome, live) =
-        apply::apply(&api, "Deployment", children.deployment, cached.as_deref()).await?;
+    let (outcome, live) = apply::apply(&api, "Deployment", children.deployment, cached.as_deref()).await?;
     changes.record("Deployment", &name, outcome);
 
     let api: Api<Service> = Api::namespaced(client.clone(), ns);
-    reconcile_optional(
-        &api,
-        "Service",
-        &ctx.services,
-        children.service,
-        ns,
-        uid,
-        changes,
-    )
-    .await?;
+    children::ensure(&api, "Service", &ctx.services, children.service, ns, uid, changes).await?;
     let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), ns);
-    reconcile_optional(
-        &api,
-        "HorizontalPodAutoscaler",
-        &ctx.hpas,
-        children.hpa,
-        ns,
-        uid,
-        changes,
-    )
-    .await?;
+    children::ensure(&api, "HorizontalPodAutoscaler", &ctx.hpas, children.hpa, ns, uid, changes).await?;
     if ctx.base.keda_installed() {
         let resource = keda::scaled_object_resource();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
-        reconcile_optional(
-            &api,
-            "ScaledObject",
-            &ctx.scaled_objects,
-            children.scaled_object,
-            ns,
-            uid,
-            changes,
-        )
-        .await?;
+        children::ensure(&api, "ScaledObject", &ctx.scaled_objects, children.scaled_object, ns, uid, changes).await?;
     }
     Ok(Some(live))
 }
 
-/// Applies `desired` if given, then deletes every other child of this kind owned by `uid`.
-async fn reconcile_optional<K>(
-    api: &Api<K>,
-    kind: &'static str,
-    store: &Store<K>,
-    desired: Option<K>,
-    ns: &str,
-    uid: &str,
-    changes: &mut Changes,
-) -> Result<(), Error>
-where
-    K: Resource
-        + Clone
-        + serde::Serialize
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug
-        + Send
-        + Sync
-        + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    let keep = desired.as_ref().map(ResourceExt::name_any);
-    if let Some(obj) = desired {
-        let name = obj.name_any();
-        let cached = store.find(|c| c.namespace().as_deref() == Some(ns) && c.name_any() == name);
-        let (outcome, _) = apply::apply(api, kind, obj, cached.as_deref()).await?;
-        changes.record(kind, &name, outcome);
-    }
-    let owned: Vec<K> = store
-        .state()
-        .iter()
-        .filter(|c| c.namespace().as_deref() == Some(ns) && controlled_by(c.as_ref(), uid))
-        .map(|c| (**c).clone())
-        .collect();
-    for name in apply::sweep(api, kind, &owned, |n| keep.as_deref() == Some(n)).await? {
-        changes.deleted.push(format!("{kind} {name}"));
-    }
-    Ok(())
-}
-
-async fn write_status(
-    ctx: &Ctx,
-    pattern: &PrismPattern,
-    ns: &str,
-    observed: status::Observed,
-) -> Result<(), Error> {
+async fn write_status(ctx: &Ctx, pattern: &PrismPattern, ns: &str, observed: status::Observed) -> Result<(), Error> {
     let stored = pattern.status.clone().unwrap_or_default();
     let next = PrismPatternStatus {
         phase: Some(observed.phase),
@@ -335,29 +213,13 @@ async fn write_status(
         ),
     };
     let api: Api<PrismPattern> = Api::namespaced(ctx.base.client.clone(), ns);
-    if conditions::write_if_changed(
-        &api,
-        &ctx.base.status_memo,
-        pattern,
-        pattern.status.as_ref(),
-        &next,
-    )
-    .await?
-    {
+    if conditions::write_if_changed(&api, &ctx.base.status_memo, pattern, pattern.status.as_ref(), &next).await? {
         info!(phase = ?observed.phase, "status updated");
     }
     // Normal progress is visible in the status; Events are for what needs attention.
     for t in conditions::transitions(&stored.conditions, &observed.conditions) {
         if !t.status && !status::is_progress(&t.reason) {
-            ctx.base
-                .publish(
-                    pattern,
-                    EventType::Warning,
-                    &t.reason,
-                    t.type_,
-                    t.message.clone(),
-                )
-                .await;
+            ctx.base.publish(pattern, EventType::Warning, &t.reason, t.type_, t.message.clone()).await;
         }
     }
     Ok(())

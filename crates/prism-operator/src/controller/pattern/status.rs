@@ -37,41 +37,27 @@ pub fn invalid(invalid: &Invalid, deployment: Option<&Deployment>) -> Observed {
         phase: PatternPhase::Failed,
         replicas,
         available_replicas: available,
-        conditions: vec![Desired::new(
-            READY,
-            false,
-            invalid.reason,
-            invalid.message.clone(),
-        )],
+        conditions: vec![Desired::new(READY, false, invalid.reason, invalid.message.clone())],
     }
 }
 
 /// Status of a validated pattern whose children were applied; `deployment` is the live one.
 pub fn observe(v: &ValidatedPattern, deployment: Option<&Deployment>) -> Observed {
     let autoscaling = match (&v.autoscaler, v.autoscaler_available) {
-        (Autoscaler::None, _) => Desired::new(
-            AUTOSCALING_READY,
-            true,
-            "AutoscalingDisabled",
-            "fixed replicas from spec.replicas",
-        ),
+        (Autoscaler::None, _) => {
+            Desired::new(AUTOSCALING_READY, true, "AutoscalingDisabled", "fixed replicas from spec.replicas")
+        }
         (Autoscaler::Hpa(h), _) => Desired::new(
             AUTOSCALING_READY,
             true,
             "HPAReady",
-            format!(
-                "HorizontalPodAutoscaler scales between {} and {} replicas",
-                h.min, h.max
-            ),
+            format!("HorizontalPodAutoscaler scales between {} and {} replicas", h.min, h.max),
         ),
         (Autoscaler::Keda(k), true) => Desired::new(
             AUTOSCALING_READY,
             true,
             "ScaledObjectReady",
-            format!(
-                "KEDA ScaledObject scales between {} and {} replicas",
-                k.min, k.max
-            ),
+            format!("KEDA ScaledObject scales between {} and {} replicas", k.min, k.max),
         ),
         (Autoscaler::Keda(_), false) => Desired::new(
             AUTOSCALING_READY,
@@ -84,90 +70,48 @@ pub fn observe(v: &ValidatedPattern, deployment: Option<&Deployment>) -> Observe
     let (phase, ready) = match deployment {
         None => (
             PatternPhase::Pending,
-            Desired::new(
-                READY,
-                false,
-                "DeploymentPending",
-                "runner Deployment not created yet",
-            ),
+            Desired::new(READY, false, "DeploymentPending", "runner Deployment not created yet"),
         ),
         Some(d) => rollout(d),
     };
-    let phase = if phase == PatternPhase::Running && !autoscaling.status {
-        PatternPhase::Degraded
-    } else {
-        phase
-    };
-    Observed {
-        phase,
-        replicas,
-        available_replicas: available,
-        conditions: vec![ready, autoscaling],
-    }
+    let phase = if phase == PatternPhase::Running && !autoscaling.status { PatternPhase::Degraded } else { phase };
+    Observed { phase, replicas, available_replicas: available, conditions: vec![ready, autoscaling] }
 }
 
 fn counts(deployment: Option<&Deployment>) -> (Option<i32>, Option<i32>) {
     let status = deployment.and_then(|d| d.status.as_ref());
-    (
-        Some(status.and_then(|s| s.replicas).unwrap_or(0)),
-        Some(status.and_then(|s| s.available_replicas).unwrap_or(0)),
-    )
+    (Some(status.and_then(|s| s.replicas).unwrap_or(0)), Some(status.and_then(|s| s.available_replicas).unwrap_or(0)))
 }
 
 fn rollout(d: &Deployment) -> (PatternPhase, Desired) {
     let desired = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
     let status = d.status.clone().unwrap_or_default();
-    let observed_current =
-        status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
+    let observed_current = status.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
     let updated = status.updated_replicas.unwrap_or(0);
     let available = status.available_replicas.unwrap_or(0);
     let total = status.replicas.unwrap_or(0);
-    let progressing = status
-        .conditions
-        .iter()
-        .flatten()
-        .find(|c| c.type_ == "Progressing");
+    let progressing = status.conditions.iter().flatten().find(|c| c.type_ == "Progressing");
     if progressing.is_some_and(|c| c.status == "False") {
-        let reason = progressing
-            .and_then(|c| c.reason.clone())
-            .unwrap_or_else(|| "ProgressDeadlineExceeded".to_owned());
+        let reason =
+            progressing.and_then(|c| c.reason.clone()).unwrap_or_else(|| "ProgressDeadlineExceeded".to_owned());
         return (
             PatternPhase::Degraded,
-            Desired::new(
-                READY,
-                false,
-                reason,
-                format!("rollout stalled: {available}/{desired} replicas available"),
-            ),
+            Desired::new(READY, false, reason, format!("rollout stalled: {available}/{desired} replicas available")),
         );
     }
     if observed_current && updated >= desired && available >= desired && total == desired {
-        return (
-            PatternPhase::Running,
-            Desired::new(READY, true, "DeploymentReady", "Pattern runner is healthy"),
-        );
+        return (PatternPhase::Running, Desired::new(READY, true, "DeploymentReady", "Pattern runner is healthy"));
     }
-    let rolled_out =
-        progressing.is_some_and(|c| c.reason.as_deref() == Some("NewReplicaSetAvailable"));
+    let rolled_out = progressing.is_some_and(|c| c.reason.as_deref() == Some("NewReplicaSetAvailable"));
     if observed_current && rolled_out && available < desired {
         return (
             PatternPhase::Degraded,
-            Desired::new(
-                READY,
-                false,
-                "ReplicasUnavailable",
-                format!("{available}/{desired} replicas available"),
-            ),
+            Desired::new(READY, false, "ReplicasUnavailable", format!("{available}/{desired} replicas available")),
         );
     }
     (
         PatternPhase::Progressing,
-        Desired::new(
-            READY,
-            false,
-            "DeploymentProgressing",
-            format!("{available}/{desired} replicas available"),
-        ),
+        Desired::new(READY, false, "DeploymentProgressing", format!("{available}/{desired} replicas available")),
     )
 }
 
@@ -177,21 +121,10 @@ mod tests {
 
     use super::*;
 
-    fn deployment(
-        desired: i32,
-        total: i32,
-        available: i32,
-        progressing_reason: &str,
-    ) -> Deployment {
+    fn deployment(desired: i32, total: i32, available: i32, progressing_reason: &str) -> Deployment {
         Deployment {
-            metadata: kube::api::ObjectMeta {
-                generation: Some(2),
-                ..Default::default()
-            },
-            spec: Some(DeploymentSpec {
-                replicas: Some(desired),
-                ..Default::default()
-            }),
+            metadata: kube::api::ObjectMeta { generation: Some(2), ..Default::default() },
+            spec: Some(DeploymentSpec { replicas: Some(desired), ..Default::default() }),
             status: Some(DeploymentStatus {
                 observed_generation: Some(2),
                 replicas: Some(total),
@@ -199,12 +132,7 @@ mod tests {
                 available_replicas: Some(available),
                 conditions: Some(vec![DeploymentCondition {
                     type_: "Progressing".into(),
-                    status: if progressing_reason == "ProgressDeadlineExceeded" {
-                        "False"
-                    } else {
-                        "True"
-                    }
-                    .into(),
+                    status: if progressing_reason == "ProgressDeadlineExceeded" { "False" } else { "True" }.into(),
                     reason: Some(progressing_reason.into()),
                     ..Default::default()
                 }]),
@@ -215,22 +143,10 @@ mod tests {
 
     #[test]
     fn phases_follow_the_rollout() {
-        assert_eq!(
-            rollout(&deployment(3, 3, 3, "NewReplicaSetAvailable")).0,
-            PatternPhase::Running
-        );
-        assert_eq!(
-            rollout(&deployment(3, 3, 1, "ReplicaSetUpdated")).0,
-            PatternPhase::Progressing
-        );
-        assert_eq!(
-            rollout(&deployment(3, 3, 1, "NewReplicaSetAvailable")).0,
-            PatternPhase::Degraded
-        );
-        assert_eq!(
-            rollout(&deployment(3, 3, 1, "ProgressDeadlineExceeded")).0,
-            PatternPhase::Degraded
-        );
+        assert_eq!(rollout(&deployment(3, 3, 3, "NewReplicaSetAvailable")).0, PatternPhase::Running);
+        assert_eq!(rollout(&deployment(3, 3, 1, "ReplicaSetUpdated")).0, PatternPhase::Progressing);
+        assert_eq!(rollout(&deployment(3, 3, 1, "NewReplicaSetAvailable")).0, PatternPhase::Degraded);
+        assert_eq!(rollout(&deployment(3, 3, 1, "ProgressDeadlineExceeded")).0, PatternPhase::Degraded);
         let (_, ready) = rollout(&deployment(2, 2, 2, "NewReplicaSetAvailable"));
         assert!(ready.status);
         assert_eq!(ready.message, "Pattern runner is healthy");
@@ -238,13 +154,7 @@ mod tests {
 
     #[test]
     fn invalid_specs_fail_with_their_reason() {
-        let o = invalid(
-            &Invalid {
-                reason: "BackendConfigNotFound",
-                message: "m".into(),
-            },
-            None,
-        );
+        let o = invalid(&Invalid { reason: "BackendConfigNotFound", message: "m".into() }, None);
         assert_eq!(o.phase, PatternPhase::Failed);
         assert_eq!(o.conditions[0].reason, "BackendConfigNotFound");
         assert!(!o.conditions[0].status);

@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::{
     api::core::v1::{
-        ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, HTTPGetAction, Probe,
-        SecretEnvSource,
+        ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, HTTPGetAction, Probe, SecretEnvSource,
     },
     apimachinery::pkg::{apis::meta::v1::OwnerReference, util::intstr::IntOrString},
 };
@@ -15,7 +14,7 @@ use prism_api::v1alpha1::{PrismPattern, ServiceType};
 use crate::{
     autoscaling::Autoscaler,
     config::Defaults,
-    naming,
+    naming, observability,
     placement::{self, PlacementError},
     workload::{Exposure, Workload},
 };
@@ -85,7 +84,11 @@ pub fn validate(
 ) -> Result<ValidatedPattern, Invalid> {
     let spec = &pattern.spec;
     let name = owner.name.clone();
-    let labels = naming::pattern_labels(&name, &spec.pattern, &spec.backend);
+    let mut labels = naming::pattern_labels(&name, &spec.pattern, &spec.backend);
+    // Runners of a stack carry its label too (`kubectl get pods -l stack=<name>`).
+    if let Some(stack) = pattern.metadata.labels.as_ref().and_then(|l| l.get(prism_api::labels::STACK)) {
+        labels.insert(prism_api::labels::STACK.to_owned(), stack.clone());
+    }
     let selector = naming::pattern_selector(&name);
 
     let mut pod_annotations = BTreeMap::new();
@@ -110,38 +113,24 @@ pub fn validate(
         }
         BackendConfig::Found { name, hash } => {
             env_from.push(EnvFromSource {
-                config_map_ref: Some(ConfigMapEnvSource {
-                    name: naming::backend_config_map(name),
-                    optional: None,
-                }),
+                config_map_ref: Some(ConfigMapEnvSource { name: naming::backend_config_map(name), optional: None }),
                 ..Default::default()
             });
             env_from.push(EnvFromSource {
-                secret_ref: Some(SecretEnvSource {
-                    name: naming::backend_secret(name),
-                    optional: None,
-                }),
+                secret_ref: Some(SecretEnvSource { name: naming::backend_secret(name), optional: None }),
                 ..Default::default()
             });
             if let Some(hash) = hash {
-                pod_annotations.insert(
-                    naming::BACKEND_CONFIG_HASH_ANNOTATION.to_owned(),
-                    hash.clone(),
-                );
+                pod_annotations.insert(naming::BACKEND_CONFIG_HASH_ANNOTATION.to_owned(), hash.clone());
             }
         }
     }
 
-    let placement = placement::resolve(spec.placement.as_ref(), None, &selector).map_err(
-        |e: PlacementError| Invalid {
-            reason: e.reason(),
-            message: format!("spec.placement: {e}"),
-        },
-    )?;
+    let placement = placement::resolve(spec.placement.as_ref(), None, &selector)
+        .map_err(|e: PlacementError| Invalid { reason: e.reason(), message: format!("spec.placement: {e}") })?;
 
     let autoscaler = Autoscaler::resolve(spec.autoscaling.as_ref());
-    let autoscaler_available =
-        !matches!(autoscaler, Autoscaler::Keda(_)) || resolved.keda_installed;
+    let autoscaler_available = !matches!(autoscaler, Autoscaler::Keda(_)) || resolved.keda_installed;
     let replicas = match (autoscaler.bounds(), autoscaler_available) {
         (None, _) => Some(spec.replicas()),
         (Some(_), true) => None,
@@ -150,17 +139,10 @@ pub fn validate(
     };
 
     let port = spec.port();
-    let container = Container {
+    let mut container = Container {
         name: format!("{}-runner", spec.pattern),
-        image: Some(
-            spec.image
-                .clone()
-                .unwrap_or_else(|| defaults.runner_image(&spec.pattern)),
-        ),
-        args: Some(vec![
-            format!("--pattern={}", spec.pattern),
-            format!("--backend={}", spec.backend),
-        ]),
+        image: Some(spec.image.clone().unwrap_or_else(|| defaults.runner_image(&spec.pattern))),
+        args: Some(vec![format!("--pattern={}", spec.pattern), format!("--backend={}", spec.backend)]),
         ports: Some(vec![ContainerPort {
             name: Some(naming::RUNNER_PORT_NAME.to_owned()),
             container_port: port,
@@ -171,19 +153,14 @@ pub fn validate(
         env_from: Some(env_from).filter(|e| !e.is_empty()),
         resources: placement::resources(spec.placement.as_ref(), spec.resources.as_ref()),
         readiness_probe: Some(health_probe()),
-        liveness_probe: Some(Probe {
-            initial_delay_seconds: Some(10),
-            ..health_probe()
-        }),
+        liveness_probe: Some(Probe { initial_delay_seconds: Some(10), ..health_probe() }),
         ..Default::default()
     };
 
+    observability::wire(spec.observability.as_ref(), &container.name.clone(), &mut container, &mut pod_annotations);
+
     let exposure = spec.service.as_ref().map(|s| Exposure {
-        type_: s
-            .type_
-            .unwrap_or(ServiceType::ClusterIP)
-            .as_str()
-            .to_owned(),
+        type_: s.type_.unwrap_or(ServiceType::ClusterIP).as_str().to_owned(),
         ports: vec![(naming::RUNNER_PORT_NAME.to_owned(), port, port)],
         annotations: s.annotations.clone().unwrap_or_default(),
     });
@@ -199,7 +176,7 @@ pub fn validate(
             container,
             pod_annotations,
             placement,
-            image_pull_secrets: None,
+            image_pull_secrets: spec.image_pull_secrets.clone(),
             service_account: None,
         },
         exposure,
@@ -215,11 +192,7 @@ fn config_env(pattern: &PrismPattern) -> Vec<EnvVar> {
         .config
         .iter()
         .flatten()
-        .map(|(k, v)| EnvVar {
-            name: naming::config_env_name(k),
-            value: Some(v.to_string()),
-            value_from: None,
-        })
+        .map(|(k, v)| EnvVar { name: naming::config_env_name(k), value: Some(v.to_string()), value_from: None })
         .collect()
 }
 

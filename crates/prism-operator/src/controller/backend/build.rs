@@ -1,0 +1,209 @@
+//! Pure: a validated backend -> the ConfigMap `<name>-connection` (non-secret facts) and the
+//! Secret `<name>-credentials` (URL and credentials) that pattern runners load with `envFrom`,
+//! and the hash of both that runner pod templates carry.
+//!
+//! Keys are environment variable names. ConfigMap: `PRISM_BACKEND_NAME`, `PRISM_BACKEND_TYPE`,
+//! `PRISM_BACKEND_PROVIDER`, `PRISM_BACKEND_TLS` (`true`/`false`), and when there is an endpoint
+//! `PRISM_BACKEND_HOST`, `PRISM_BACKEND_PORT`, plus `PRISM_BACKEND_DATABASE` and
+//! `PRISM_BACKEND_TLS_SECRET` when set. Secret: `PRISM_BACKEND_URL`, `PRISM_BACKEND_USERNAME`,
+//! `PRISM_BACKEND_PASSWORD`, each only when known.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    ByteString,
+    api::core::v1::{ConfigMap, Secret},
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
+use prism_api::v1alpha1::BackendType;
+
+use super::validate::ValidatedBackend;
+use crate::naming;
+
+/// `app.kubernetes.io/name` of the rendered objects.
+pub const APP_NAME: &str = "prism-backend";
+/// `app.kubernetes.io/component` of the rendered objects.
+pub const COMPONENT: &str = "backend-config";
+
+/// ConfigMap key: PrismBackend name.
+pub const KEY_NAME: &str = "PRISM_BACKEND_NAME";
+/// ConfigMap key: kind of backend (messaging, database, ...).
+pub const KEY_TYPE: &str = "PRISM_BACKEND_TYPE";
+/// ConfigMap key: backend software (redis, nats, ...).
+pub const KEY_PROVIDER: &str = "PRISM_BACKEND_PROVIDER";
+/// ConfigMap key: host name.
+pub const KEY_HOST: &str = "PRISM_BACKEND_HOST";
+/// ConfigMap key: port.
+pub const KEY_PORT: &str = "PRISM_BACKEND_PORT";
+/// ConfigMap key: `true` when TLS is on.
+pub const KEY_TLS: &str = "PRISM_BACKEND_TLS";
+/// ConfigMap key: the TLS Secret to mount, when named.
+pub const KEY_TLS_SECRET: &str = "PRISM_BACKEND_TLS_SECRET";
+/// ConfigMap key: database named by the URL.
+pub const KEY_DATABASE: &str = "PRISM_BACKEND_DATABASE";
+/// Secret key: the connection URL.
+pub const KEY_URL: &str = "PRISM_BACKEND_URL";
+/// Secret key: the user name.
+pub const KEY_USERNAME: &str = "PRISM_BACKEND_USERNAME";
+/// Secret key: the password.
+pub const KEY_PASSWORD: &str = "PRISM_BACKEND_PASSWORD";
+
+/// The rendered connection.
+pub struct Rendered {
+    /// `<name>-connection`.
+    pub config_map: ConfigMap,
+    /// `<name>-credentials`. No `Debug`: it holds credentials.
+    pub secret: Secret,
+    /// Hash of both objects' data (`status.configHash`).
+    pub hash: String,
+}
+
+/// Renders the connection of `v`.
+pub fn render(v: &ValidatedBackend) -> Result<Rendered, serde_json::Error> {
+    let mut facts = BTreeMap::from([
+        (KEY_NAME.to_owned(), v.name.clone()),
+        (KEY_TYPE.to_owned(), type_name(v.type_).to_owned()),
+        (KEY_PROVIDER.to_owned(), v.provider.as_str().to_owned()),
+        (KEY_TLS.to_owned(), v.tls.is_some().to_string()),
+    ]);
+    if let Some(ep) = &v.endpoint {
+        facts.insert(KEY_HOST.to_owned(), ep.host.clone());
+        facts.insert(KEY_PORT.to_owned(), ep.port.to_string());
+        if let Some(db) = &ep.database {
+            facts.insert(KEY_DATABASE.to_owned(), db.clone());
+        }
+    }
+    if let Some(secret) = &v.tls_secret {
+        facts.insert(KEY_TLS_SECRET.to_owned(), secret.clone());
+    }
+    let mut credentials = BTreeMap::new();
+    for (key, value) in [
+        (KEY_URL, &v.credentials.url),
+        (KEY_USERNAME, &v.credentials.username),
+        (KEY_PASSWORD, &v.credentials.password),
+    ] {
+        if let Some(value) = value {
+            credentials.insert(
+                key.to_owned(),
+                ByteString(value.expose().as_bytes().to_vec()),
+            );
+        }
+    }
+    let hash = crate::apply::hash(&(&facts, &credentials))?;
+    let config_map = ConfigMap {
+        metadata: metadata(v, naming::backend_config_map(&v.name)),
+        data: Some(facts),
+        ..Default::default()
+    };
+    // `data`, not `stringData`: the API server turns stringData into data, so applying
+    // stringData would never match the cached copy and would write on every pass.
+    let secret = Secret {
+        metadata: metadata(v, naming::backend_secret(&v.name)),
+        type_: Some("Opaque".to_owned()),
+        data: Some(credentials),
+        ..Default::default()
+    };
+    Ok(Rendered {
+        config_map,
+        secret,
+        hash,
+    })
+}
+
+fn metadata(v: &ValidatedBackend, name: String) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name),
+        namespace: Some(v.namespace.clone()),
+        labels: Some(naming::common_labels(&v.name, APP_NAME, COMPONENT)),
+        owner_references: Some(vec![v.owner.clone()]),
+        ..Default::default()
+    }
+}
+
+fn type_name(t: BackendType) -> &'static str {
+    match t {
+        BackendType::Messaging => "messaging",
+        BackendType::Database => "database",
+        BackendType::Cache => "cache",
+        BackendType::Keyvalue => "keyvalue",
+        BackendType::Queue => "queue",
+        BackendType::Memory => "memory",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+    use prism_api::v1alpha1::BackendProvider;
+
+    use super::*;
+    use crate::controller::backend::{
+        credentials::{Credentials, Sensitive},
+        endpoint,
+        validate::{DEFAULT_INTERVAL, DEFAULT_TIMEOUT, HealthCheck},
+    };
+
+    fn validated(password: &str) -> ValidatedBackend {
+        ValidatedBackend {
+            name: "cache".into(),
+            namespace: "ns".into(),
+            owner: OwnerReference {
+                api_version: "prism.io/v1alpha1".into(),
+                kind: "PrismBackend".into(),
+                name: "cache".into(),
+                uid: "u1".into(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            },
+            type_: BackendType::Cache,
+            provider: BackendProvider::Redis,
+            endpoint: Some(endpoint::parse(BackendProvider::Redis, "redis://r:6380/1").expect("url")),
+            credentials: Credentials {
+                url: Some(Sensitive::new("redis://r:6380/1")),
+                username: None,
+                password: Some(Sensitive::new(password)),
+            },
+            tls: None,
+            tls_secret: None,
+            health: HealthCheck {
+                enabled: true,
+                interval: DEFAULT_INTERVAL,
+                timeout: DEFAULT_TIMEOUT,
+            },
+        }
+    }
+
+    #[test]
+    fn renders_env_keys_under_the_documented_names() {
+        let r = render(&validated("pw")).expect("render");
+        assert_eq!(r.config_map.metadata.name.as_deref(), Some("cache-connection"));
+        assert_eq!(r.secret.metadata.name.as_deref(), Some("cache-credentials"));
+        let data = r.config_map.data.expect("data");
+        let get = |k: &str| data.get(k).map(String::as_str);
+        assert_eq!(get(KEY_TYPE), Some("cache"));
+        assert_eq!(get(KEY_PROVIDER), Some("redis"));
+        assert_eq!(get(KEY_HOST), Some("r"));
+        assert_eq!(get(KEY_PORT), Some("6380"));
+        assert_eq!(get(KEY_TLS), Some("false"));
+        assert_eq!(get(KEY_DATABASE), Some("1"));
+        assert!(!data.values().any(|v| v.contains("pw")));
+        let secret = r.secret.data.expect("data");
+        assert_eq!(secret.get(KEY_PASSWORD), Some(&ByteString(b"pw".to_vec())));
+        assert!(!secret.contains_key(KEY_USERNAME), "unknown values are left out");
+        assert_eq!(r.secret.string_data, None);
+        let owner = &r.secret.metadata.owner_references.expect("owner")[0];
+        assert_eq!((owner.uid.as_str(), owner.controller), ("u1", Some(true)));
+        let labels = r.config_map.metadata.labels.expect("labels");
+        assert_eq!(
+            labels.get("app.kubernetes.io/managed-by").map(String::as_str),
+            Some("prism-operator")
+        );
+    }
+
+    #[test]
+    fn hash_follows_the_credentials() {
+        let a = render(&validated("one")).expect("render").hash;
+        assert_eq!(a, render(&validated("one")).expect("render").hash);
+        assert_ne!(a, render(&validated("two")).expect("render").hash);
+    }
+}

@@ -1,0 +1,333 @@
+//! The PrismBackend controller: renders each backend's connection into a ConfigMap
+//! `<name>-connection` and a Secret `<name>-credentials` (both owned by the PrismBackend), checks
+//! the backend's health in its own protocol every `healthCheck.interval`, and reports it in the
+//! status, whose `configHash` rolls the pattern runners that use the backend.
+//!
+//! Reconcile: resolve (GET the referenced Secrets) -> validate (pure) -> build (pure) -> apply
+//! (server-side apply of what differs) -> health check -> status (written only when it changed;
+//! see [`status`]). The health check is the one timer: a valid backend is requeued after its
+//! interval; an invalid one is retried with the per-object backoff, and Secret changes retrigger
+//! it at once.
+//!
+//! Referenced Secrets are watched through a metadata-only watch with no cache: each change is
+//! mapped by name to the PrismBackends that reference it, and only those Secrets are ever read
+//! (with a GET). Holding every Secret of the cluster in memory is what this avoids.
+
+pub mod build;
+pub mod credentials;
+pub mod endpoint;
+pub mod health;
+pub mod status;
+pub mod validate;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::{
+    api::core::v1::{ConfigMap, Secret},
+    jiff::Timestamp,
+};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    core::PartialObjectMeta,
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::Action,
+        events::EventType,
+        predicates,
+        reflector::{self, ObjectRef, Store},
+        watcher,
+    },
+};
+use prism_api::{labels, v1alpha1::PrismBackend};
+use tracing::{info, instrument, warn};
+
+use self::{
+    credentials::SecretValues,
+    health::{Health, Target},
+    status::Observation,
+    validate::{Resolved, SecretLookup, ValidatedBackend},
+};
+use super::{Changes, Scope};
+use crate::{apply, context::Context, error::Error, naming, status as conditions};
+
+/// The controller's view of the cluster: caches of the rendered children.
+pub struct Ctx {
+    base: Arc<Context>,
+    config_maps: Store<ConfigMap>,
+    secrets: Store<Secret>,
+}
+
+/// The label selector of the rendered ConfigMaps and Secrets.
+pub fn rendered_selector() -> String {
+    format!(
+        "{},{}={}",
+        naming::managed_selector(),
+        labels::COMPONENT,
+        build::COMPONENT
+    )
+}
+
+/// Runs the PrismBackend controller until `shutdown` resolves.
+pub async fn run(
+    base: Arc<Context>,
+    scope: Scope,
+    concurrency: u16,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let client = base.client.clone();
+    let rendered = watcher::Config::default().labels(&rendered_selector());
+    let (config_maps, w) = reflector::store();
+    let config_map_events = watcher(scope.api::<ConfigMap>(&client), rendered.clone())
+        .default_backoff()
+        .reflect(w)
+        .touched_objects();
+    let (secrets, w) = reflector::store();
+    let secret_events = watcher(scope.api::<Secret>(&client), rendered)
+        .default_backoff()
+        .reflect(w)
+        .touched_objects();
+    // Every Secret in scope, metadata only and uncached: a change is mapped to the backends
+    // referencing that Secret by name.
+    let referenced_events = watcher(
+        scope.api::<PartialObjectMeta<Secret>>(&client),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .touched_objects();
+
+    let (reader, writer) = reflector::store();
+    // Status writes (ours) do not change the generation: they need no reconcile.
+    let backend_events = watcher(
+        scope.api::<PrismBackend>(&client),
+        watcher::Config::default(),
+    )
+    .default_backoff()
+    .reflect(writer)
+    .touched_objects()
+    .predicate_filter(predicates::generation, Default::default());
+    let controller = Controller::for_stream(backend_events, reader)
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+    let backends = controller.store();
+    let ctx = Arc::new(Ctx {
+        base,
+        config_maps,
+        secrets,
+    });
+    controller
+        .owns_stream(config_map_events)
+        .owns_stream(secret_events)
+        .watches_stream(referenced_events, move |secret| {
+            let (name, ns) = (secret.name_any(), secret.namespace());
+            backends
+                .state()
+                .into_iter()
+                .filter(|b| b.namespace() == ns && references(b, &name))
+                .map(|b| ObjectRef::from_obj(&*b))
+                .collect::<Vec<_>>()
+        })
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            match result {
+                Ok((obj, _)) => tracing::trace!(name = %obj.name, "reconciled"),
+                Err(err) => tracing::debug!(%err, "reconcile did not complete"),
+            }
+        })
+        .await;
+}
+
+/// Whether `backend` reads the Secret `name` (connection or TLS).
+fn references(backend: &PrismBackend, name: &str) -> bool {
+    let spec = &backend.spec;
+    let connection = spec
+        .connection
+        .as_ref()
+        .and_then(|c| c.secret_ref.as_ref())
+        .is_some_and(|r| r.name == name);
+    let tls = spec
+        .tls
+        .as_ref()
+        .and_then(|t| t.secret_ref.as_ref())
+        .is_some_and(|r| r.name == name);
+    connection || tls
+}
+
+fn key(backend: &PrismBackend) -> String {
+    format!(
+        "PrismBackend/{}/{}",
+        backend.namespace().unwrap_or_default(),
+        backend.name_any()
+    )
+}
+
+#[instrument(skip_all, fields(namespace = backend.namespace().unwrap_or_default(), name = %backend.name_any()))]
+async fn reconcile(backend: Arc<PrismBackend>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let ns = backend
+        .namespace()
+        .ok_or(Error::MissingObjectKey("namespace"))?;
+    let owner = backend
+        .controller_owner_ref(&())
+        .ok_or(Error::MissingObjectKey("uid"))?;
+    let key = key(&backend);
+    let resolved = resolve(&ctx.base.client, &backend, &ns).await?;
+    let (observation, action) = match validate::validate(&backend, &ns, owner, &resolved) {
+        Ok(valid) => {
+            let rendered = build::render(&valid).map_err(|source| Error::SerializeChild {
+                kind: "Secret",
+                source,
+            })?;
+            let mut changes = Changes::default();
+            apply_children(&ctx, &ns, rendered.config_map, rendered.secret, &mut changes).await?;
+            changes.publish(&ctx.base, &*backend).await;
+            let config_hash = rendered.hash;
+            if valid.health.enabled {
+                let health = health::check(&target(&valid)).await;
+                let action = if matches!(health, Health::UnknownHost(_)) {
+                    Action::requeue(ctx.base.next_backoff(&key))
+                } else {
+                    ctx.base.reset_backoff(&key);
+                    Action::requeue(valid.health.interval)
+                };
+                (Observation::Checked { health, config_hash }, action)
+            } else {
+                ctx.base.reset_backoff(&key);
+                (Observation::Unchecked { config_hash }, Action::await_change())
+            }
+        }
+        // A Secret change retriggers at once; the backoff covers what no watch sees.
+        Err(invalid) => (
+            Observation::Invalid(invalid),
+            Action::requeue(ctx.base.next_backoff(&key)),
+        ),
+    };
+    write_status(&ctx, &backend, &ns, &observation).await?;
+    Ok(action)
+}
+
+fn error_policy(backend: Arc<PrismBackend>, err: &Error, ctx: Arc<Ctx>) -> Action {
+    let delay = ctx.base.next_backoff(&key(&backend));
+    warn!(name = %backend.name_any(), error = %err.chain(1024), retry_in = ?delay, "reconcile failed");
+    let base = ctx.base.clone();
+    let (reason, note) = (err.reason(), err.chain(1024));
+    tokio::spawn(async move {
+        base.publish(&*backend, EventType::Warning, reason, "Reconcile", note)
+            .await;
+    });
+    Action::requeue(delay)
+}
+
+/// Reads the referenced Secrets (GETs; nothing else touches the API before validation).
+async fn resolve(client: &Client, backend: &PrismBackend, ns: &str) -> Result<Resolved, Error> {
+    let spec = &backend.spec;
+    let connection = spec
+        .connection
+        .as_ref()
+        .and_then(|c| c.secret_ref.as_ref())
+        .map(|r| (r.name.as_str(), r.namespace.as_deref()));
+    let tls = spec
+        .tls
+        .as_ref()
+        .and_then(|t| t.secret_ref.as_ref())
+        .map(|r| (r.name.as_str(), r.namespace.as_deref()));
+    Ok(Resolved {
+        connection: lookup(client, ns, connection).await?,
+        tls: lookup(client, ns, tls).await?,
+    })
+}
+
+async fn lookup(
+    client: &Client,
+    ns: &str,
+    reference: Option<(&str, Option<&str>)>,
+) -> Result<SecretLookup, Error> {
+    let Some((name, namespace)) = reference else {
+        return Ok(SecretLookup::NotReferenced);
+    };
+    if let Some(other) = namespace.filter(|n| *n != ns) {
+        return Ok(SecretLookup::OtherNamespace(other.to_owned()));
+    }
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    match api.get_opt(name).await {
+        Ok(Some(secret)) => Ok(SecretLookup::Found(
+            name.to_owned(),
+            SecretValues::from_secret(secret),
+        )),
+        Ok(None) => Ok(SecretLookup::Missing(name.to_owned())),
+        Err(source) => Err(Error::ResolveReference {
+            kind: "Secret",
+            name: name.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// The health-check target of a validated backend.
+fn target(v: &ValidatedBackend) -> Target {
+    Target {
+        provider: v.provider,
+        endpoint: v.endpoint.clone().unwrap_or_else(|| endpoint::Endpoint {
+            host: "localhost".into(),
+            port: 0,
+            tls: false,
+            database: None,
+            username: None,
+            password: None,
+        }),
+        username: v.credentials.username.clone(),
+        password: v.credentials.password.clone(),
+        tls: v.tls.clone(),
+        timeout: v.health.timeout,
+    }
+}
+
+async fn apply_children(
+    ctx: &Ctx,
+    ns: &str,
+    config_map: ConfigMap,
+    secret: Secret,
+    changes: &mut Changes,
+) -> Result<(), Error> {
+    let client = &ctx.base.client;
+    let name = config_map.name_any();
+    let cached = ctx.config_maps.get(&ObjectRef::new(&name).within(ns));
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let (outcome, _) = apply::apply(&api, "ConfigMap", config_map, cached.as_deref()).await?;
+    changes.record("ConfigMap", &name, outcome);
+    let name = secret.name_any();
+    let cached = ctx.secrets.get(&ObjectRef::new(&name).within(ns));
+    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    let (outcome, _) = apply::apply(&api, "Secret", secret, cached.as_deref()).await?;
+    changes.record("Secret", &name, outcome);
+    Ok(())
+}
+
+async fn write_status(
+    ctx: &Ctx,
+    backend: &PrismBackend,
+    ns: &str,
+    observation: &Observation,
+) -> Result<(), Error> {
+    let stored = backend.status.as_ref();
+    let next = status::next(
+        stored,
+        observation,
+        backend.metadata.generation,
+        Timestamp::now(),
+    );
+    let api: Api<PrismBackend> = Api::namespaced(ctx.base.client.clone(), ns);
+    if conditions::write_if_changed(&api, &ctx.base.status_memo, backend, stored, &next).await? {
+        info!(phase = ?next.phase, message = next.message.as_deref().unwrap_or_default(), "status updated");
+        for (warning, reason, message) in status::events(stored, &next) {
+            let type_ = if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            };
+            ctx.base
+                .publish(backend, type_, reason, status::READY, message.to_owned())
+                .await;
+        }
+    }
+    Ok(())
+}

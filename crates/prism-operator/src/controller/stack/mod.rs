@@ -1,0 +1,212 @@
+//! The PrismStack controller: the proxy and admin (Deployments, Services, PodDisruptionBudgets,
+//! the proxy's autoscaler, the admin's leader-election RBAC), one child PrismPattern per pattern
+//! entry and one child PrismBackend per backend entry, and the stack's aggregated status.
+//!
+//! Same pipeline as the pattern controller: resolve (cache reads) -> validate (pure) -> build
+//! (pure) -> apply what differs and sweep what is no longer wanted -> status if changed. Children
+//! the stack does not control are never touched.
+
+mod build;
+mod rbac;
+mod status;
+mod validate;
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::{
+    api::{
+        apps::v1::Deployment,
+        autoscaling::v2::HorizontalPodAutoscaler,
+        core::v1::{Service, ServiceAccount},
+        policy::v1::PodDisruptionBudget,
+        rbac::v1::{Role, RoleBinding},
+    },
+    jiff::Timestamp,
+};
+use kube::{
+    Api, Resource, ResourceExt,
+    api::DynamicObject,
+    runtime::{
+        Controller, WatchStreamExt,
+        controller::Action,
+        events::EventType,
+        reflector::{self, Store},
+        watcher,
+    },
+};
+use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismStack, PrismStackStatus};
+use tracing::{info, instrument, warn};
+
+use super::{Changes, Scope, children::ensure_all, keda_watch};
+use crate::{context::Context, error::Error, keda, naming, status as conditions};
+
+/// Caches of everything the stack controller owns.
+pub struct Ctx {
+    base: Arc<Context>,
+    deployments: Store<Deployment>,
+    services: Store<Service>,
+    hpas: Store<HorizontalPodAutoscaler>,
+    scaled_objects: Store<DynamicObject>,
+    pdbs: Store<PodDisruptionBudget>,
+    service_accounts: Store<ServiceAccount>,
+    roles: Store<Role>,
+    role_bindings: Store<RoleBinding>,
+    patterns: Store<PrismPattern>,
+    backends: Store<PrismBackend>,
+}
+
+/// Runs the PrismStack controller until `shutdown` resolves.
+pub async fn run(base: Arc<Context>, scope: Scope, concurrency: u16, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = base.client.clone();
+    let components = watcher::Config::default().labels(&naming::stack_children_selector());
+    let managed = watcher::Config::default().labels(&naming::managed_selector());
+    macro_rules! owned {
+        ($kind:ty, $config:expr) => {{
+            let (store, writer) = reflector::store::<$kind>();
+            let events = watcher(scope.api::<$kind>(&client), $config).default_backoff().reflect(writer).touched_objects();
+            (store, events)
+        }};
+    }
+    let (deployments, deployment_events) = owned!(Deployment, components.clone());
+    let (services, service_events) = owned!(Service, components.clone());
+    let (hpas, hpa_events) = owned!(HorizontalPodAutoscaler, components.clone());
+    let (pdbs, pdb_events) = owned!(PodDisruptionBudget, components.clone());
+    let (service_accounts, sa_events) = owned!(ServiceAccount, components.clone());
+    let (roles, role_events) = owned!(Role, components.clone());
+    let (role_bindings, rb_events) = owned!(RoleBinding, components.clone());
+    let (patterns, pattern_events) = owned!(PrismPattern, managed.clone());
+    let (backends, backend_events) = owned!(PrismBackend, managed);
+    let so_resource = keda::scaled_object_resource();
+    let so_writer = reflector::store::Writer::new(so_resource.clone());
+    let scaled_objects = so_writer.as_reader();
+    let so_api = scope.dynamic_api(&client, &so_resource);
+    let keda_rx = base.keda.clone();
+    let so_events = futures::stream::once(async move {
+        keda_watch::installed(keda_rx).await;
+        watcher(so_api, components).default_backoff().reflect(so_writer).touched_objects()
+    })
+    .flatten();
+
+    let ctx = Arc::new(Ctx {
+        base: base.clone(),
+        deployments,
+        services,
+        hpas,
+        scaled_objects,
+        pdbs,
+        service_accounts,
+        roles,
+        role_bindings,
+        patterns,
+        backends,
+    });
+    Controller::new(scope.api::<PrismStack>(&client), watcher::Config::default())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .owns_stream(deployment_events)
+        .owns_stream(service_events)
+        .owns_stream(hpa_events)
+        .owns_stream(pdb_events)
+        .owns_stream(sa_events)
+        .owns_stream(role_events)
+        .owns_stream(rb_events)
+        .owns_stream(pattern_events)
+        .owns_stream(backend_events)
+        .owns_stream_with(so_events, so_resource)
+        .reconcile_all_on(keda_watch::changes(base.keda.clone()))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::debug!(%err, "reconcile did not complete");
+            }
+        })
+        .await;
+}
+
+fn key(stack: &PrismStack) -> String {
+    format!("PrismStack/{}/{}", stack.namespace().unwrap_or_default(), stack.name_any())
+}
+
+#[instrument(skip_all, fields(namespace = stack.namespace().unwrap_or_default(), name = %stack.name_any()))]
+async fn reconcile(stack: Arc<PrismStack>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let ns = stack.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
+    let owner = stack.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
+    let valid = validate::validate(&stack, &ns, owner.clone(), ctx.base.keda_installed(), &ctx.base.defaults);
+    let desired = build::build(&valid);
+    let mut changes = Changes::default();
+    let live = apply_children(&ctx, &ns, &owner.uid, desired, &mut changes).await?;
+    let observed = status::observe(&valid, live.proxy.as_ref(), live.admin.as_ref(), &live.patterns, &live.backends);
+    changes.publish(&ctx.base, &*stack).await;
+    write_status(&ctx, &stack, &ns, observed).await?;
+    ctx.base.reset_backoff(&key(&stack));
+    Ok(Action::await_change())
+}
+
+fn error_policy(stack: Arc<PrismStack>, err: &Error, ctx: Arc<Ctx>) -> Action {
+    let delay = ctx.base.next_backoff(&key(&stack));
+    warn!(name = %stack.name_any(), error = %err.chain(1024), retry_in = ?delay, "reconcile failed");
+    let (base, note, reason) = (ctx.base.clone(), err.chain(1024), err.reason());
+    tokio::spawn(async move {
+        base.publish(&*stack, EventType::Warning, reason, "Reconcile", note).await;
+    });
+    Action::requeue(delay)
+}
+
+/// What the apply step saw of the children the status depends on.
+struct Live {
+    proxy: Option<Deployment>,
+    admin: Option<Deployment>,
+    patterns: Vec<PrismPattern>,
+    backends: Vec<PrismBackend>,
+}
+
+async fn apply_children(ctx: &Ctx, ns: &str, uid: &str, d: build::Children, changes: &mut Changes) -> Result<Live, Error> {
+    let c = &ctx.base.client;
+    let retain = &d.retain;
+    // Backends first: patterns refer to their rendered connections.
+    let backends = ensure_all(&Api::namespaced(c.clone(), ns), "PrismBackend", &ctx.backends, d.backends, &[], ns, uid, changes).await?;
+    let deployments = ensure_all(&Api::namespaced(c.clone(), ns), "Deployment", &ctx.deployments, d.deployments, retain, ns, uid, changes).await?;
+    ensure_all(&Api::namespaced(c.clone(), ns), "Service", &ctx.services, d.services, retain, ns, uid, changes).await?;
+    ensure_all(&Api::namespaced(c.clone(), ns), "PodDisruptionBudget", &ctx.pdbs, d.pdbs, retain, ns, uid, changes).await?;
+    ensure_all(&Api::namespaced(c.clone(), ns), "HorizontalPodAutoscaler", &ctx.hpas, d.hpas, retain, ns, uid, changes).await?;
+    if ctx.base.keda_installed() {
+        let api = Api::namespaced_with(c.clone(), ns, &keda::scaled_object_resource());
+        ensure_all(&api, "ScaledObject", &ctx.scaled_objects, d.scaled_objects, retain, ns, uid, changes).await?;
+    }
+    ensure_all(&Api::namespaced(c.clone(), ns), "ServiceAccount", &ctx.service_accounts, d.service_accounts, retain, ns, uid, changes).await?;
+    ensure_all(&Api::namespaced(c.clone(), ns), "Role", &ctx.roles, d.roles, retain, ns, uid, changes).await?;
+    ensure_all(&Api::namespaced(c.clone(), ns), "RoleBinding", &ctx.role_bindings, d.role_bindings, retain, ns, uid, changes).await?;
+    let patterns = ensure_all(&Api::namespaced(c.clone(), ns), "PrismPattern", &ctx.patterns, d.patterns, &[], ns, uid, changes).await?;
+    let find = |name: &str| {
+        deployments.iter().find(|x| x.name_any() == name).cloned().or_else(|| {
+            // A component left alone (invalid placement) is observed from the cache.
+            ctx.deployments.find(|x| x.namespace().as_deref() == Some(ns) && x.name_any() == name).map(|a| (*a).clone())
+        })
+    };
+    Ok(Live { proxy: find(&d.proxy_name), admin: find(&d.admin_name), patterns, backends })
+}
+
+async fn write_status(ctx: &Ctx, stack: &PrismStack, ns: &str, observed: status::Observed) -> Result<(), Error> {
+    let stored = stack.status.clone().unwrap_or_default();
+    let generation = stack.metadata.generation;
+    let next = PrismStackStatus {
+        phase: Some(observed.phase),
+        observed_generation: generation,
+        proxy: Some(observed.proxy),
+        admin: observed.admin,
+        patterns: Some(observed.patterns),
+        backends: Some(observed.backends),
+        conditions: conditions::merge(&stored.conditions, &observed.conditions, generation, Timestamp::now()),
+    };
+    let api: Api<PrismStack> = Api::namespaced(ctx.base.client.clone(), ns);
+    if conditions::write_if_changed(&api, &ctx.base.status_memo, stack, stack.status.as_ref(), &next).await? {
+        info!(phase = ?observed.phase, "status updated");
+    }
+    for t in conditions::transitions(&stored.conditions, &observed.conditions) {
+        if !t.status && !status::is_progress(&t.reason) {
+            ctx.base.publish(stack, EventType::Warning, &t.reason, t.type_, t.message.clone()).await;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,150 @@
+//! Pure: the live proxy/admin Deployments and child PrismPatterns/PrismBackends -> the
+//! PrismStack's status: per-component readiness, phase, and the `Ready` condition that is True
+//! only when everything is ready (what `kubectl wait --for=condition=Ready` waits for).
+
+use k8s_openapi::api::apps::v1::Deployment;
+use prism_api::v1alpha1::{
+    BackendPhase, ChildrenStatus, ComponentStatus, PatternPhase, PrismBackend, PrismPattern, StackPhase,
+};
+
+use super::validate::{Invalid, ValidatedStack};
+use crate::status::Desired;
+
+/// Condition type: every component is ready.
+pub const READY: &str = "Ready";
+/// Condition type: every placement can be honoured.
+pub const PLACEMENT_VALID: &str = "PlacementValid";
+/// Condition type: every backend entry could be turned into a PrismBackend.
+pub const BACKENDS_VALID: &str = "BackendsValid";
+
+/// The status the reconcile wants, before timestamps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Observed {
+    /// Phase.
+    pub phase: StackPhase,
+    /// Proxy readiness.
+    pub proxy: ComponentStatus,
+    /// Admin readiness, when enabled.
+    pub admin: Option<ComponentStatus>,
+    /// Patterns running.
+    pub patterns: ChildrenStatus,
+    /// Backends healthy.
+    pub backends: ChildrenStatus,
+    /// Conditions.
+    pub conditions: Vec<Desired>,
+}
+
+/// Observes the stack's children.
+pub fn observe(
+    v: &ValidatedStack,
+    proxy: Option<&Deployment>,
+    admin: Option<&Deployment>,
+    patterns: &[PrismPattern],
+    backends: &[PrismBackend],
+) -> Observed {
+    let proxy_status = component(proxy);
+    let admin_status = v.admin.as_ref().map(|_| component(admin));
+    let running = patterns.iter().filter(|p| phase(p) == Some(PatternPhase::Running)).count();
+    let patterns_status = children(running, v.patterns.len());
+    let healthy = backends.iter().filter(|b| b.status.as_ref().and_then(|s| s.healthy) == Some(true)).count();
+    let backends_status = children(healthy, v.backends.len() + v.problems.len());
+
+    let placement_problems: Vec<&Invalid> =
+        [v.proxy.as_ref().err(), v.admin.as_ref().and_then(|a| a.as_ref().err())].into_iter().flatten().collect();
+    let placement = match placement_problems.first() {
+        None => Desired::new(PLACEMENT_VALID, true, "PlacementValid", "every placement can be honoured"),
+        Some(p) => Desired::new(PLACEMENT_VALID, false, p.reason, joined(&placement_problems)),
+    };
+    let backends_valid = match v.problems.first() {
+        None => Desired::new(BACKENDS_VALID, true, "BackendsValid", "every backend entry is usable"),
+        Some(p) => Desired::new(BACKENDS_VALID, false, p.reason, joined(&v.problems.iter().collect::<Vec<_>>())),
+    };
+
+    let not_ready: Vec<(&str, String)> = [
+        (!is_ready(&proxy_status)).then(|| ("ProxyNotReady", format!("proxy {}", proxy_status.summary))),
+        admin_status
+            .as_ref()
+            .filter(|a| !is_ready(a))
+            .map(|a| ("AdminNotReady", format!("admin {}", a.summary))),
+        (patterns_status.ready < patterns_status.total)
+            .then(|| ("PatternsNotReady", format!("patterns {} running", patterns_status.summary))),
+        (backends_status.ready < backends_status.total)
+            .then(|| ("BackendsNotHealthy", format!("backends {} healthy", backends_status.summary))),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let invalid = !placement.status || !backends_valid.status;
+    let ready = match (not_ready.first(), invalid) {
+        (_, true) => Desired::new(
+            READY,
+            false,
+            if placement.status { backends_valid.reason.clone() } else { placement.reason.clone() },
+            "the spec cannot be fully reconciled; see the other conditions",
+        ),
+        (Some((reason, _)), false) => Desired::new(
+            READY,
+            false,
+            *reason,
+            not_ready.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join(", "),
+        ),
+        (None, false) => Desired::new(READY, true, "AllComponentsReady", "proxy, admin, patterns and backends are ready"),
+    };
+
+    let degraded = patterns.iter().any(|p| matches!(phase(p), Some(PatternPhase::Failed | PatternPhase::Degraded)))
+        || backends.iter().any(|b| {
+            b.status.as_ref().and_then(|s| s.phase).is_some_and(|p| matches!(p, BackendPhase::Unhealthy | BackendPhase::Invalid))
+        });
+    let phase = if invalid {
+        StackPhase::Failed
+    } else if ready.status {
+        StackPhase::Running
+    } else if proxy.is_none() {
+        StackPhase::Pending
+    } else if degraded {
+        StackPhase::Degraded
+    } else {
+        StackPhase::Progressing
+    };
+    Observed {
+        phase,
+        proxy: proxy_status,
+        admin: admin_status,
+        patterns: patterns_status,
+        backends: backends_status,
+        conditions: vec![ready, placement, backends_valid],
+    }
+}
+
+/// Whether a `Ready=False` reason is ordinary progress rather than a problem.
+pub fn is_progress(reason: &str) -> bool {
+    matches!(reason, "ProxyNotReady" | "AdminNotReady" | "PatternsNotReady" | "BackendsNotHealthy")
+}
+
+fn phase(p: &PrismPattern) -> Option<PatternPhase> {
+    p.status.as_ref().and_then(|s| s.phase)
+}
+
+fn component(d: Option<&Deployment>) -> ComponentStatus {
+    let desired = d.and_then(|d| d.spec.as_ref()).and_then(|s| s.replicas).unwrap_or(1);
+    let current = d.and_then(|d| {
+        let s = d.status.as_ref()?;
+        let observed = s.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
+        Some(if observed { s.ready_replicas.unwrap_or(0).min(s.updated_replicas.unwrap_or(0)) } else { 0 })
+    });
+    let ready = current.unwrap_or(0);
+    ComponentStatus { ready_replicas: ready, desired_replicas: desired, summary: format!("{ready}/{desired}") }
+}
+
+fn is_ready(c: &ComponentStatus) -> bool {
+    c.ready_replicas >= c.desired_replicas
+}
+
+fn children(ready: usize, total: usize) -> ChildrenStatus {
+    let (ready, total) = (i32::try_from(ready).unwrap_or(i32::MAX), i32::try_from(total).unwrap_or(i32::MAX));
+    ChildrenStatus { ready, total, summary: format!("{ready}/{total}") }
+}
+
+fn joined(problems: &[&Invalid]) -> String {
+    problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ")
+}

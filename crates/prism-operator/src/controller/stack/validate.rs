@@ -1,0 +1,425 @@
+//! Pure: a PrismStack -> the validated model of its proxy, admin, leader election, child
+//! PrismPatterns and child PrismBackends, with every documented default applied.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::{
+    api::core::v1::{Container, ContainerPort, EnvVar, EnvVarSource, ObjectFieldSelector, Probe, TCPSocketAction},
+    apimachinery::pkg::{apis::meta::v1::OwnerReference, util::intstr::IntOrString},
+};
+use prism_api::{
+    v1alpha1::{
+        AutoscalingSpec, BackendProvider, ConnectionSpec, ObjectReference, PlacementSpec, PrismBackend,
+        PrismBackendSpec, PrismPattern, PrismPatternSpec, PrismStack, SecretKeysReference, ServiceSpec, ServiceType,
+        StackBackendSpec, StackPatternSpec,
+    },
+};
+
+use super::rbac::LeaderElection;
+use crate::{
+    autoscaling::Autoscaler,
+    config::Defaults,
+    naming, observability,
+    placement,
+    workload::{Exposure, Workload},
+};
+
+/// Default gRPC port of the proxy.
+pub const PROXY_PORT: i32 = 9090;
+/// Default gRPC port of the admin.
+pub const ADMIN_PORT: i32 = 8981;
+/// Port of a stack pattern's Service when its entry gives none (`kubectl port-forward svc/<pattern> 8080`).
+pub const PATTERN_SERVICE_PORT: i32 = 8080;
+/// Name of the proxy's and admin's container port.
+pub const GRPC_PORT_NAME: &str = "grpc";
+
+/// A replicated component of the stack (proxy or admin).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Component {
+    /// Its Deployment.
+    pub workload: Workload,
+    /// Its Service.
+    pub exposure: Exposure,
+    /// Its autoscaler.
+    pub autoscaler: Autoscaler,
+    /// False while the autoscaler cannot be created (KEDA missing).
+    pub autoscaler_available: bool,
+    /// Whether it gets a PodDisruptionBudget (more than one replica).
+    pub pdb: bool,
+}
+
+/// Something in the spec the operator cannot honour; becomes a condition and a Warning Event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    /// PascalCase reason.
+    pub reason: &'static str,
+    /// What is wrong, naming the field.
+    pub message: String,
+}
+
+/// The stack with defaults applied.
+#[derive(Clone, Debug)]
+pub struct ValidatedStack {
+    /// Name of the stack.
+    pub name: String,
+    /// The proxy, or why it cannot be deployed.
+    pub proxy: Result<Component, Invalid>,
+    /// The admin when enabled, or why it cannot be deployed.
+    pub admin: Option<Result<Component, Invalid>>,
+    /// Leader election of the admin replicas.
+    pub leader_election: Option<LeaderElection>,
+    /// Child PrismPatterns.
+    pub patterns: Vec<PrismPattern>,
+    /// Child PrismBackends.
+    pub backends: Vec<PrismBackend>,
+    /// Problems with backend entries (skipped).
+    pub problems: Vec<Invalid>,
+}
+
+/// Everything a builder needs about the owner.
+struct Owner<'a> {
+    stack: &'a PrismStack,
+    name: String,
+    ns: &'a str,
+    reference: OwnerReference,
+    keda_installed: bool,
+}
+
+/// Validates `stack` (namespace and owner reference resolved by the caller).
+pub fn validate(
+    stack: &PrismStack,
+    ns: &str,
+    reference: OwnerReference,
+    keda_installed: bool,
+    defaults: &Defaults,
+) -> ValidatedStack {
+    let o = Owner { stack, name: reference.name.clone(), ns, reference, keda_installed };
+    let spec = &stack.spec;
+    let admin_spec = spec.admin.as_ref().filter(|a| a.enabled == Some(true));
+    let admin_port = admin_spec.and_then(|a| a.port).unwrap_or(ADMIN_PORT);
+    let leader_election = admin_spec.and_then(|a| a.leader_election.as_ref()).filter(|le| le.enabled == Some(true)).map(
+        |le| LeaderElection {
+            service_account: naming::admin_name(&o.name),
+            role: naming::admin_leader_election_role(&o.name),
+            lease_name: le.lease_name.clone().unwrap_or_else(|| naming::default_lease_name(&o.name)),
+            lease_duration: le.lease_duration.clone().unwrap_or_else(|| "15s".to_owned()),
+            renew_deadline: le.renew_deadline.clone().unwrap_or_else(|| "10s".to_owned()),
+            retry_period: le.retry_period.clone().unwrap_or_else(|| "2s".to_owned()),
+        },
+    );
+
+    let proxy = spec.proxy.clone().unwrap_or_default();
+    let proxy_port = proxy.port.unwrap_or(PROXY_PORT);
+    let mut proxy_env = vec![env("PRISM_PROXY_PORT", proxy_port.to_string())];
+    if admin_spec.is_some() {
+        proxy_env.push(env("PRISM_ADMIN_ENDPOINT", format!("{}:{admin_port}", naming::admin_name(&o.name))));
+    }
+    let proxy = component(
+        &o,
+        Role::Proxy,
+        ComponentInput {
+            image: proxy.image.clone().unwrap_or_else(|| defaults.proxy_image()),
+            replicas: proxy.replicas.unwrap_or(1),
+            port: proxy_port,
+            env: proxy_env,
+            placement: proxy.placement.as_ref(),
+            resources: proxy.resources.as_ref(),
+            autoscaling: proxy.autoscaling.as_ref(),
+            service: None,
+            service_account: None,
+        },
+    );
+
+    let admin = admin_spec.map(|a| {
+        let mut env_vars = vec![env("PRISM_ADMIN_PORT", admin_port.to_string())];
+        if let Some(le) = &leader_election {
+            env_vars.extend([
+                env("PRISM_LEADER_ELECTION", "true".to_owned()),
+                env("PRISM_LEADER_ELECTION_LEASE_NAME", le.lease_name.clone()),
+                field_env("PRISM_LEADER_ELECTION_NAMESPACE", "metadata.namespace"),
+                field_env("PRISM_LEADER_ELECTION_IDENTITY", "metadata.name"),
+                env("PRISM_LEADER_ELECTION_LEASE_DURATION", le.lease_duration.clone()),
+                env("PRISM_LEADER_ELECTION_RENEW_DEADLINE", le.renew_deadline.clone()),
+                env("PRISM_LEADER_ELECTION_RETRY_PERIOD", le.retry_period.clone()),
+            ]);
+        }
+        component(
+            &o,
+            Role::Admin,
+            ComponentInput {
+                image: a.image.clone().unwrap_or_else(|| defaults.admin_image()),
+                replicas: a.replicas.unwrap_or(1),
+                port: admin_port,
+                env: env_vars,
+                placement: a.placement.as_ref(),
+                resources: a.resources.as_ref(),
+                autoscaling: None,
+                service: a.service.as_ref(),
+                service_account: leader_election.as_ref().map(|le| le.service_account.clone()),
+            },
+        )
+    });
+
+    let mut problems = Vec::new();
+    let backends: Vec<PrismBackend> = spec
+        .backends
+        .iter()
+        .flatten()
+        .filter_map(|b| match child_backend(&o, b) {
+            Ok(pb) => Some(pb),
+            Err(p) => {
+                problems.push(p);
+                None
+            }
+        })
+        .collect();
+    let backend_names: Vec<&str> = spec.backends.iter().flatten().map(|b| b.name.as_str()).collect();
+    let patterns = spec.patterns.iter().flatten().map(|p| child_pattern(&o, p, &backend_names)).collect();
+
+    ValidatedStack { name: o.name.clone(), proxy, admin, leader_election, patterns, backends, problems }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Proxy,
+    Admin,
+}
+
+struct ComponentInput<'a> {
+    image: String,
+    replicas: i32,
+    port: i32,
+    env: Vec<EnvVar>,
+    placement: Option<&'a PlacementSpec>,
+    resources: Option<&'a k8s_openapi::api::core::v1::ResourceRequirements>,
+    autoscaling: Option<&'a AutoscalingSpec>,
+    service: Option<&'a ServiceSpec>,
+    service_account: Option<String>,
+}
+
+fn component(o: &Owner<'_>, role: Role, input: ComponentInput<'_>) -> Result<Component, Invalid> {
+    let (name, seed_component, component_label, field) = match role {
+        Role::Proxy => (naming::proxy_name(&o.name), "prism-proxy", "proxy", "spec.proxy"),
+        Role::Admin => (naming::admin_name(&o.name), "prism-admin", "admin", "spec.admin"),
+    };
+    let labels = naming::stack_component_labels(&o.name, seed_component, component_label);
+    let selector = naming::stack_component_selector(&o.name, seed_component);
+    let placement = placement::resolve(input.placement, o.stack.spec.affinity.as_ref(), &selector)
+        .map_err(|e| Invalid { reason: e.reason(), message: format!("{field}.placement: {e}") })?;
+    let autoscaler = Autoscaler::resolve(input.autoscaling);
+    let autoscaler_available = !matches!(autoscaler, Autoscaler::Keda(_)) || o.keda_installed;
+    let replicas = match (autoscaler.bounds(), autoscaler_available) {
+        (None, _) => Some(input.replicas),
+        (Some(_), true) => None,
+        (Some((min, max)), false) => Some(input.replicas.clamp(min, max)),
+    };
+    let pdb = match autoscaler.bounds() {
+        Some((_, max)) => max > 1,
+        None => input.replicas > 1,
+    };
+    let probe = Probe {
+        tcp_socket: Some(TCPSocketAction { port: IntOrString::String(GRPC_PORT_NAME.to_owned()), host: None }),
+        ..Default::default()
+    };
+    let mut container = Container {
+        name: seed_component.to_owned(),
+        image: Some(input.image),
+        ports: Some(vec![ContainerPort {
+            name: Some(GRPC_PORT_NAME.to_owned()),
+            container_port: input.port,
+            protocol: Some("TCP".to_owned()),
+            ..Default::default()
+        }]),
+        env: Some(input.env),
+        resources: placement::resources(input.placement, input.resources),
+        readiness_probe: Some(probe.clone()),
+        liveness_probe: Some(Probe { initial_delay_seconds: Some(10), ..probe }),
+        ..Default::default()
+    };
+    let mut pod_annotations = BTreeMap::new();
+    observability::wire(o.stack.spec.observability.as_ref(), seed_component, &mut container, &mut pod_annotations);
+    let service = input.service.cloned().unwrap_or_default();
+    let exposure = Exposure {
+        type_: service.type_.unwrap_or(ServiceType::ClusterIP).as_str().to_owned(),
+        ports: vec![(GRPC_PORT_NAME.to_owned(), service.port.unwrap_or(input.port), input.port)],
+        annotations: service.annotations.unwrap_or_default(),
+    };
+    Ok(Component {
+        workload: Workload {
+            name,
+            namespace: o.ns.to_owned(),
+            owner: o.reference.clone(),
+            labels,
+            selector,
+            replicas,
+            container,
+            pod_annotations,
+            placement,
+            image_pull_secrets: o.stack.spec.image_pull_secrets.clone(),
+            service_account: input.service_account,
+        },
+        exposure,
+        autoscaler,
+        autoscaler_available,
+        pdb,
+    })
+}
+
+/// The PrismPattern for one `spec.patterns` entry.
+fn child_pattern(o: &Owner<'_>, entry: &StackPatternSpec, backend_names: &[&str]) -> PrismPattern {
+    let mut placement = entry.runner_spec.clone();
+    if let Some(affinity) = &o.stack.spec.affinity {
+        let p = placement.get_or_insert_with(PlacementSpec::default);
+        p.affinity.get_or_insert_with(|| affinity.clone());
+    }
+    let spec = PrismPatternSpec {
+        pattern: entry.type_.clone(),
+        backend: entry.backend.clone(),
+        image: entry.image.clone(),
+        replicas: entry.replicas,
+        resources: None,
+        // A pattern whose backend is one of the stack's backends is wired to its connection.
+        backend_config: backend_names
+            .contains(&entry.backend.as_str())
+            .then(|| ObjectReference { name: entry.backend.clone(), namespace: None }),
+        config: entry.config.clone(),
+        service: Some(entry.service.clone().unwrap_or(ServiceSpec { port: Some(PATTERN_SERVICE_PORT), ..Default::default() })),
+        autoscaling: entry.autoscaling.clone(),
+        placement,
+        image_pull_secrets: o.stack.spec.image_pull_secrets.clone(),
+        observability: o.stack.spec.observability.clone(),
+    };
+    let mut pattern = PrismPattern::new(&entry.name, spec);
+    pattern.metadata.namespace = Some(o.ns.to_owned());
+    pattern.metadata.labels = Some(naming::stack_child_labels(&o.name, "prism-pattern", "pattern"));
+    pattern.metadata.owner_references = Some(vec![o.reference.clone()]);
+    pattern
+}
+
+/// The PrismBackend for one `spec.backends` entry, or why it cannot be made.
+fn child_backend(o: &Owner<'_>, entry: &StackBackendSpec) -> Result<PrismBackend, Invalid> {
+    let provider = entry
+        .provider
+        .or_else(|| entry.connection_string.as_deref().and_then(|c| c.split_once("://")).and_then(|(s, _)| BackendProvider::from_name(s)))
+        .or_else(|| BackendProvider::from_name(&entry.name))
+        .ok_or_else(|| Invalid {
+            reason: "BackendProviderUnknown",
+            message: format!(
+                "spec.backends[{}]: set provider (redis, nats, kafka, postgres, rabbitmq or memstore); it cannot be told from the name or connectionString",
+                entry.name
+            ),
+        })?;
+    let connection = (entry.connection_string.is_some() || entry.secret_ref.is_some()).then(|| ConnectionSpec {
+        url: entry.connection_string.clone(),
+        secret_ref: entry.secret_ref.as_ref().map(|r| SecretKeysReference {
+            name: r.name.clone(),
+            namespace: r.namespace.clone(),
+            keys: None,
+        }),
+    });
+    let spec = PrismBackendSpec { type_: entry.type_, provider, connection, tls: None, health_check: None };
+    let mut backend = PrismBackend::new(&entry.name, spec);
+    backend.metadata.namespace = Some(o.ns.to_owned());
+    backend.metadata.labels = Some(naming::stack_child_labels(&o.name, "prism-backend", "backend"));
+    backend.metadata.owner_references = Some(vec![o.reference.clone()]);
+    Ok(backend)
+}
+
+fn env(name: &str, value: String) -> EnvVar {
+    EnvVar { name: name.to_owned(), value: Some(value), value_from: None }
+}
+
+fn field_env(name: &str, path: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector { field_path: path.to_owned(), api_version: None }),
+            ..Default::default()
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prism_api::v1alpha1::BackendProvider;
+    use serde_json::json;
+
+    use super::*;
+
+    fn validated(yaml: &str) -> ValidatedStack {
+        let stack: PrismStack = serde_saphyr::from_str(yaml).expect("sample parses");
+        let owner = OwnerReference {
+            api_version: "prism.io/v1alpha1".into(),
+            kind: "PrismStack".into(),
+            name: stack.metadata.name.clone().expect("name"),
+            uid: "uid".into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        };
+        validate(&stack, "ns", owner, false, &Defaults::default())
+    }
+
+    #[test]
+    fn full_example_maps_every_section() {
+        let v = validated(include_str!("../../../../../config/samples/prismstack_full_example.yaml"));
+        let proxy = v.proxy.expect("proxy valid");
+        assert_eq!(proxy.workload.name, "prism-dev-proxy");
+        assert_eq!(proxy.workload.replicas, Some(2));
+        assert_eq!(proxy.exposure.ports, [("grpc".to_owned(), 9090, 9090)]);
+        assert!(proxy.pdb, "two replicas get a PodDisruptionBudget");
+        let admin = v.admin.expect("admin enabled").expect("admin valid");
+        assert_eq!(admin.exposure.ports[0].1, 8981);
+        assert!(!admin.pdb);
+        let providers: Vec<(String, BackendProvider)> =
+            v.backends.iter().map(|b| (b.metadata.name.clone().unwrap_or_default(), b.spec.provider)).collect();
+        assert_eq!(providers, [("nats".to_owned(), BackendProvider::Nats), ("postgres".to_owned(), BackendProvider::Postgres)]);
+        let nats = &v.backends[0].spec.connection.as_ref().expect("connection");
+        assert_eq!(nats.url.as_deref(), Some("nats://nats.prism-system.svc.cluster.local:4222"));
+        let pubsub = v.patterns.iter().find(|p| p.metadata.name.as_deref() == Some("pubsub-nats")).expect("pattern");
+        assert_eq!(pubsub.spec.backend_config.as_ref().map(|r| r.name.as_str()), Some("nats"), "wired to the stack backend");
+        assert_eq!(pubsub.spec.service.as_ref().and_then(|s| s.port), Some(PATTERN_SERVICE_PORT));
+        assert_eq!(pubsub.metadata.labels.as_ref().expect("labels")["stack"], "prism-dev");
+        let memstore = v.patterns.iter().find(|p| p.metadata.name.as_deref() == Some("keyvalue-memstore")).expect("pattern");
+        assert!(memstore.spec.backend_config.is_none(), "memstore is not a declared backend");
+        // Observability reaches the proxy (metrics on the gRPC port: no duplicate port entry).
+        let c = &proxy.workload.container;
+        assert_eq!(c.ports.as_ref().expect("ports").len(), 1);
+        assert!(c.env.iter().flatten().any(|e| e.name == "OTEL_EXPORTER_OTLP_ENDPOINT"));
+    }
+
+    #[test]
+    fn runner_spec_becomes_pattern_placement() {
+        let v = validated(include_str!("../../../../../config/samples/prismstack_runnerspec_example.yaml"));
+        let large = v.patterns.iter().find(|p| p.metadata.name.as_deref() == Some("cache-redis-large")).expect("pattern");
+        let placement = large.spec.placement.as_ref().expect("placement");
+        assert_eq!(placement.node_selector.as_ref().expect("selector")["memory-optimized"], "true");
+        let admin = v.admin.expect("admin").expect("valid");
+        let le = v.leader_election.expect("leader election");
+        assert_eq!((le.lease_duration.as_str(), le.renew_deadline.as_str(), le.retry_period.as_str()), ("15s", "10s", "2s"));
+        assert_eq!(admin.workload.service_account.as_deref(), Some("prism-production-admin"));
+        assert_eq!(admin.exposure.type_, "LoadBalancer");
+        assert_eq!(admin.exposure.annotations["service.beta.kubernetes.io/aws-load-balancer-type"], "nlb");
+    }
+
+    #[test]
+    fn unknown_backend_provider_is_a_problem_not_a_child() {
+        let stack: PrismStack = serde_json::from_value(json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismStack",
+            "metadata": {"name": "s"}, "spec": {"backends": [{"name": "store", "type": "database", "connectionString": "mysql://db"}]}}))
+        .expect("stack");
+        let owner = OwnerReference { name: "s".into(), uid: "u".into(), ..Default::default() };
+        let v = validate(&stack, "ns", owner, false, &Defaults::default());
+        assert!(v.backends.is_empty());
+        assert_eq!(v.problems[0].reason, "BackendProviderUnknown");
+    }
+
+    #[test]
+    fn dedicated_nodes_without_selector_leave_the_proxy_out() {
+        let stack: PrismStack = serde_json::from_value(json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismStack",
+            "metadata": {"name": "s"}, "spec": {"proxy": {"placement": {"strategy": "DedicatedNodes"}}}}))
+        .expect("stack");
+        let owner = OwnerReference { name: "s".into(), uid: "u".into(), ..Default::default() };
+        let v = validate(&stack, "ns", owner, false, &Defaults::default());
+        assert_eq!(v.proxy.expect_err("invalid").reason, "DedicatedNodesUnspecified");
+    }
+}
