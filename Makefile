@@ -37,6 +37,7 @@ lint: ## Formatting and clippy with warnings as errors
 .PHONY: manifests
 manifests: ## Regenerate config/crd/bases from the Rust types
 	$(CARGO) run -q -p prism-operator -- crd --out-dir config/crd/bases
+	$(CARGO) run -q -p prism-operator -- rbac > config/rbac/role.yaml
 
 .PHONY: generate
 generate: manifests ## Alias of manifests (the seeds' `make manifests generate`)

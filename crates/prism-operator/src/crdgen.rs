@@ -40,6 +40,16 @@ pub fn render_all() -> Result<String, Error> {
     Ok(docs.join("---\n"))
 }
 
+/// The operator's ClusterRole (see [`crate::rbac`]) as YAML, for `config/rbac/role.yaml`.
+pub fn render_cluster_role() -> Result<String, Error> {
+    let role = crate::rbac::cluster_role();
+    let body = serde_saphyr::to_string(&role)
+        .map_err(|source| Error::Serialize { name: crate::rbac::CLUSTER_ROLE.to_owned(), source })?;
+    Ok(format!(
+        "# Generated from crates/prism-operator/src/rbac.rs by `prism-operator rbac`; do not edit.\n# Regenerate with `make manifests`.\n{body}"
+    ))
+}
+
 /// Every CRD with its file name.
 pub fn render_files() -> Result<Vec<(String, String)>, Error> {
     prism_api::crds().iter().map(|crd| Ok((file_name(crd), render(crd)?))).collect()

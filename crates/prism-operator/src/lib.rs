@@ -15,6 +15,7 @@ pub mod keda;
 pub mod naming;
 pub mod observability;
 pub mod placement;
+pub mod rbac;
 pub mod runtime;
 pub mod status;
 pub mod workload;

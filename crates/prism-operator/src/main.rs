@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Run the controllers against the cluster of the current kubeconfig (or in-cluster config).
     Run(RunArgs),
+    /// Print the operator's ClusterRole (exactly the permissions the code uses) as YAML.
+    Rbac,
     /// Print the four CustomResourceDefinitions as YAML, or write one file each to a directory.
     Crd {
         /// Write `<group>_<plural>.yaml` files into this directory instead of printing.
@@ -73,6 +75,7 @@ async fn main() -> anyhow::Result<()> {
                 std::fs::write(&path, yaml).with_context(|| format!("failed to write {}", path.display()))?;
             }
         }
+        Command::Rbac => print!("{}", prism_operator::crdgen::render_cluster_role()?),
         Command::Run(args) => run(args).await?,
     }
     Ok(())

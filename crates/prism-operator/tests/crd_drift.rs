@@ -44,3 +44,11 @@ fn printed_stream_holds_all_four_kinds() {
         assert!(doc["spec"]["versions"][0]["subresources"]["status"].is_object());
     }
 }
+
+#[test]
+fn committed_cluster_role_matches_the_code() {
+    let generated = prism_operator::crdgen::render_cluster_role().expect("render role");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config/rbac/role.yaml");
+    let committed = std::fs::read_to_string(&path).expect("config/rbac/role.yaml; run `make manifests`");
+    assert!(committed == generated, "{} differs from src/rbac.rs; run `make manifests`", path.display());
+}

@@ -1,0 +1,131 @@
+//! The operator's own permissions: the one list of every API group, resource and verb the code
+//! uses. `prism-operator rbac` renders it as the ClusterRole of `config/rbac/role.yaml` and of
+//! the Helm chart; tests fail when the committed files drift from it, and when the operator,
+//! running with only this role, uses a permission the list lacks or never uses one it has.
+
+use k8s_openapi::{
+    api::rbac::v1::{ClusterRole, PolicyRule},
+    apimachinery::pkg::apis::meta::v1::ObjectMeta,
+};
+
+/// Name of the operator's ClusterRole (the seeds' `kubectl describe clusterrole` names it).
+pub const CLUSTER_ROLE: &str = "prism-operator-manager-role";
+
+/// One permission rule: an API group, its resources, the verbs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// API group (`""` for the core group).
+    pub group: &'static str,
+    /// Resources (with `/subresource` where needed).
+    pub resources: &'static [&'static str],
+    /// Verbs.
+    pub verbs: &'static [&'static str],
+}
+
+/// Children: watched, server-side applied (patch), swept (delete).
+const CHILD: &[&str] = &["delete", "list", "patch", "watch"];
+
+/// Every permission the operator uses.
+pub const RULES: &[Rule] = &[
+    // The custom resources: watched; child PrismPatterns and PrismBackends are applied and swept;
+    // PrismNamespaces carry a finalizer (patch) and delete themselves when their ttl passes.
+    Rule { group: "prism.io", resources: &["prismstacks"], verbs: &["get", "list", "watch"] },
+    Rule { group: "prism.io", resources: &["prismpatterns", "prismbackends"], verbs: CHILD },
+    Rule { group: "prism.io", resources: &["prismnamespaces"], verbs: &["delete", "list", "patch", "watch"] },
+    Rule {
+        group: "prism.io",
+        resources: &["prismstacks/status", "prismpatterns/status", "prismbackends/status", "prismnamespaces/status"],
+        verbs: &["patch"],
+    },
+    // Controller owner references with blockOwnerDeletion need `update` on the owner's
+    // finalizers where the OwnerReferencesPermissionEnforcement admission plugin is on.
+    Rule {
+        group: "prism.io",
+        resources: &["prismstacks/finalizers", "prismpatterns/finalizers", "prismbackends/finalizers"],
+        verbs: &["update"],
+    },
+    // Children of patterns and stacks.
+    Rule { group: "apps", resources: &["deployments"], verbs: CHILD },
+    Rule { group: "", resources: &["services", "serviceaccounts", "configmaps"], verbs: CHILD },
+    Rule { group: "autoscaling", resources: &["horizontalpodautoscalers"], verbs: CHILD },
+    Rule { group: "keda.sh", resources: &["scaledobjects"], verbs: CHILD },
+    Rule { group: "policy", resources: &["poddisruptionbudgets"], verbs: CHILD },
+    Rule { group: "rbac.authorization.k8s.io", resources: &["roles", "rolebindings"], verbs: CHILD },
+    // Rendered backend credentials (children) and the Secrets PrismBackends reference (read).
+    Rule { group: "", resources: &["secrets"], verbs: &["delete", "get", "list", "patch", "watch"] },
+    // Leader election (the operator's own, and granting the admin's: RBAC only lets the operator
+    // grant what it holds).
+    Rule { group: "coordination.k8s.io", resources: &["leases"], verbs: &["create", "get", "update"] },
+    // Events about the custom resources (repeats are patched into a series).
+    Rule { group: "events.k8s.io", resources: &["events"], verbs: &["create", "patch"] },
+    // Startup check of our CRDs, and noticing KEDA being installed later.
+    Rule { group: "apiextensions.k8s.io", resources: &["customresourcedefinitions"], verbs: &["get", "list", "watch"] },
+];
+
+/// Permissions no API request exercises (admission plugins check them), excluded from the
+/// "every permission is used" test.
+pub const NOT_REQUEST_DRIVEN: &[&str] = &["prismstacks/finalizers", "prismpatterns/finalizers", "prismbackends/finalizers"];
+
+/// The ClusterRole holding [`RULES`].
+pub fn cluster_role() -> ClusterRole {
+    ClusterRole {
+        metadata: ObjectMeta {
+            name: Some(CLUSTER_ROLE.to_owned()),
+            labels: Some(
+                [("app.kubernetes.io/name", "prism-operator"), ("app.kubernetes.io/part-of", "prism")]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                    .collect(),
+            ),
+            ..Default::default()
+        },
+        rules: Some(RULES.iter().map(policy_rule).collect()),
+        aggregation_rule: None,
+    }
+}
+
+fn policy_rule(r: &Rule) -> PolicyRule {
+    PolicyRule {
+        api_groups: Some(vec![r.group.to_owned()]),
+        resources: Some(r.resources.iter().map(|s| (*s).to_owned()).collect()),
+        verbs: r.verbs.iter().map(|s| (*s).to_owned()).collect(),
+        ..Default::default()
+    }
+}
+
+/// Whether the rules allow `verb` on `group`/`resource` (resource may carry `/subresource`).
+pub fn allows(group: &str, resource: &str, verb: &str) -> bool {
+    RULES.iter().any(|r| r.group == group && r.resources.contains(&resource) && r.verbs.contains(&verb))
+}
+
+/// Every (group, resource, verb) the rules grant.
+pub fn grants() -> Vec<(&'static str, &'static str, &'static str)> {
+    RULES
+        .iter()
+        .flat_map(|r| r.resources.iter().flat_map(move |res| r.verbs.iter().map(move |v| (r.group, *res, *v))))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_do_not_repeat_a_grant() {
+        let mut all = grants();
+        let n = all.len();
+        all.sort_unstable();
+        all.dedup();
+        assert_eq!(all.len(), n, "a (group, resource, verb) is granted twice");
+    }
+
+    #[test]
+    fn no_wildcards_and_no_escalation_verbs() {
+        for (group, resource, verb) in grants() {
+            assert!(!group.contains('*') && !resource.contains('*') && verb != "*", "{group}/{resource}/{verb}");
+            assert!(!matches!(verb, "escalate" | "bind" | "impersonate"), "{group}/{resource}/{verb}");
+        }
+        assert!(allows("apps", "deployments", "patch"));
+        assert!(!allows("apps", "deployments", "update"), "server-side apply patches; it never updates");
+    }
+}
