@@ -12,10 +12,26 @@ LOCAL_DIR  ?= .local
 K8S_BIN     = $(shell tools/k8s/build.sh)
 KUBECTL    ?= $(K8S_BIN)/kubectl
 CLUSTER    := $(CARGO) run -q -p prism-testkit --bin prism-cluster --
+# helm, built once from the Go module pinned in tools/helm (cached outside the repository).
+HELM       ?= $(shell tools/helm/build.sh)
+CHART      := charts/prism-operator
+# The operator's image (deploy, docker-build, docker-push) and the engine building it.
+IMG        ?= prism-operator:latest
+CONTAINER_TOOL ?= docker
+# KEDA release whose CRDs local-install-deps installs (the tests' prism_testkit::KEDA_VERSION).
+KEDA_VERSION ?= v2.21.0
+OPERATOR_NS := prism-system
+
+# The local-* targets use the local control plane (make cluster-up) unless KUBECONFIG is set.
+ifeq ($(KUBECONFIG),)
+ifneq ($(wildcard $(LOCAL_DIR)/kubeconfig),)
+local-%: export KUBECONFIG := $(abspath $(LOCAL_DIR))/kubeconfig
+endif
+endif
 
 .PHONY: help
 help: ## List the targets
-	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
 .PHONY: build
 build: ## Build the operator and tools
@@ -25,9 +41,13 @@ build: ## Build the operator and tools
 k8s-bin: ## Build (once) and print the local control plane's bin directory
 	@tools/k8s/build.sh
 
+.PHONY: helm-bin
+helm-bin: ## Build (once) and print the path of helm (pinned in tools/helm)
+	@tools/helm/build.sh
+
 .PHONY: test
 test: ## Run every test: unit tests, CRD drift, and integration tests on a local control plane
-	PRISM_K8S_BIN="$$(tools/k8s/build.sh)" $(CARGO) test --workspace --all-targets
+	PRISM_K8S_BIN="$$(tools/k8s/build.sh)" PRISM_HELM="$$(tools/helm/build.sh)" $(CARGO) test --workspace --all-targets
 
 .PHONY: lint
 lint: ## Formatting and clippy with warnings as errors
@@ -35,9 +55,12 @@ lint: ## Formatting and clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 .PHONY: manifests
-manifests: ## Regenerate config/crd/bases from the Rust types
+manifests: ## Regenerate config/crd/bases and config/rbac/role.yaml from the code, and the chart's copies
 	$(CARGO) run -q -p prism-operator -- crd --out-dir config/crd/bases
 	$(CARGO) run -q -p prism-operator -- rbac > config/rbac/role.yaml
+	rm -f $(CHART)/crds/*.yaml && cp config/crd/bases/*.yaml $(CHART)/crds/
+	{ echo '# Copied from config/rbac/role.yaml by `make manifests`; do not edit.'; \
+	  sed -n '/^rules:/,$$p' config/rbac/role.yaml; } > $(CHART)/files/clusterrole-rules.yaml
 
 .PHONY: generate
 generate: manifests ## Alias of manifests (the seeds' `make manifests generate`)
@@ -55,8 +78,93 @@ uninstall: ## Remove the CRDs (and with them every Prism resource) from the curr
 cluster-up: ## Start the local control plane in the background; kubeconfig in .local/kubeconfig
 	@PRISM_K8S_BIN="$$(tools/k8s/build.sh)" $(CARGO) build -q -p prism-testkit --bin prism-cluster
 	@PRISM_K8S_BIN="$$(tools/k8s/build.sh)" $(CLUSTER) up --dir $(LOCAL_DIR) --detach
-	@echo "export KUBECONFIG=$$(pwd)/$(LOCAL_DIR)/kubeconfig"
+	@echo "export KUBECONFIG=$(abspath $(LOCAL_DIR))/kubeconfig"
 
 .PHONY: cluster-down
 cluster-down: ## Stop the local control plane started by cluster-up
 	@$(CLUSTER) down --dir $(LOCAL_DIR)
+
+# --- Run and deploy
+
+.PHONY: run
+run: ## Run the operator out of the cluster against the current kubeconfig (LOG_LEVEL, ARGS="...")
+	$(CARGO) run -p prism-operator -- run $(ARGS)
+
+.PHONY: local-run
+local-run: install run ## Install the CRDs and run the operator against the local control plane
+
+.PHONY: deploy
+deploy: manifests ## Deploy CRDs, RBAC and the operator (image IMG) into prism-system of the current cluster
+	$(KUBECTL) kustomize config/default | sed 's|image: prism-operator:latest$$|image: $(IMG)|' \
+	  | $(KUBECTL) apply --server-side --force-conflicts -f -
+	$(KUBECTL) -n $(OPERATOR_NS) rollout status deployment/prism-operator-controller-manager --timeout=120s
+
+.PHONY: undeploy
+undeploy: ## Remove the operator and its RBAC (keeps the CRDs, your Prism resources and the namespace)
+	$(KUBECTL) -n $(OPERATOR_NS) delete --ignore-not-found \
+	  deployment/prism-operator-controller-manager service/prism-operator-controller-manager-metrics
+	$(KUBECTL) delete --ignore-not-found -k config/rbac
+
+.PHONY: docker-build
+docker-build: ## Build the operator image IMG (needs a Docker engine; there is none in this environment)
+	@$(CONTAINER_TOOL) info >/dev/null 2>&1 || { echo "docker-build: no working '$(CONTAINER_TOOL)' engine here \
+	(set CONTAINER_TOOL=podman, or build elsewhere); image $(IMG) was NOT built" >&2; exit 1; }
+	$(CONTAINER_TOOL) build -t $(IMG) .
+
+.PHONY: docker-push
+docker-push: ## Push the operator image IMG (needs a Docker engine)
+	@$(CONTAINER_TOOL) info >/dev/null 2>&1 || { echo "docker-push: no working '$(CONTAINER_TOOL)' engine here; \
+	image $(IMG) was NOT pushed" >&2; exit 1; }
+	$(CONTAINER_TOOL) push $(IMG)
+
+# --- Helm chart
+
+.PHONY: helm-lint
+helm-lint: ## helm lint charts/prism-operator
+	$(HELM) lint $(CHART)
+
+.PHONY: chart
+chart: ## Render the chart's templates (CRDs excluded) as `helm install prism-operator -n prism-system` would
+	@$(HELM) template prism-operator $(CHART) --namespace $(OPERATOR_NS)
+
+# --- Local cluster (make cluster-up; these use .local/kubeconfig unless KUBECONFIG is set)
+
+.PHONY: local-install-deps
+local-install-deps: ## Install KEDA's CRDs (from the KEDA Go module); see the note it prints
+	@dir="$$(cd /tmp && GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -json \
+	  github.com/kedacore/keda/v2@$(KEDA_VERSION) | grep '"Dir"' | cut -d'"' -f4)"; \
+	test -d "$$dir/config/crd/bases" || { echo "could not download KEDA $(KEDA_VERSION)" >&2; exit 1; }; \
+	for f in "$$dir"/config/crd/bases/keda.sh_*.yaml; do \
+	  $(KUBECTL) apply --server-side --force-conflicts -f "$$f"; \
+	  $(KUBECTL) wait --for condition=Established --timeout=60s -f "$$f"; \
+	done
+	@echo "Installed KEDA $(KEDA_VERSION)'s CRDs. Not installed: metrics-server and the KEDA operator, which"
+	@echo "need container images this local control plane cannot run (kwok simulates pods). HPAs and"
+	@echo "ScaledObjects are created and validated, but nothing scales them. On a real cluster, use:"
+	@echo "  kubectl apply -f https://github.com/kubernetes-sigs/metrics-server/releases/latest/download/components.yaml"
+	@echo "  helm install keda kedacore/keda --namespace keda --create-namespace"
+
+.PHONY: local-test-hpa
+local-test-hpa: ## Apply the README's HPA example (PrismPattern producer-kafka-events)
+	$(KUBECTL) apply -f config/samples/prismpattern_hpa_example.yaml
+	$(KUBECTL) get prismpattern,hpa
+
+.PHONY: local-test-keda
+local-test-keda: ## Apply the README's KEDA example (Kafka lag; needs KEDA's CRDs: local-install-deps)
+	$(KUBECTL) apply -f config/samples/prismpattern_keda_kafka_example.yaml
+	$(KUBECTL) get prismpattern
+
+.PHONY: local-test-multi
+local-test-multi: ## Apply the README's multi-trigger KEDA example (Kafka + NATS + SQS + CPU)
+	$(KUBECTL) apply -f config/samples/prismpattern_keda_multi_trigger_example.yaml
+	$(KUBECTL) get prismpattern
+
+.PHONY: local-status
+local-status: ## Show Prism resources, Deployments, Services, HPAs and ScaledObjects in all namespaces
+	$(KUBECTL) get prism,deployments,services,hpa -A
+	@$(KUBECTL) get scaledobjects -A 2>/dev/null || echo "(no ScaledObjects: KEDA's CRDs are not installed; make local-install-deps)"
+
+.PHONY: local-clean
+local-clean: ## Delete every Prism resource in all namespaces, then undeploy the operator (CRDs stay)
+	$(KUBECTL) delete --ignore-not-found --wait=false --all -A prismstacks,prismpatterns,prismbackends,prismnamespaces
+	$(MAKE) --no-print-directory undeploy

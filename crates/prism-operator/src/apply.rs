@@ -51,12 +51,22 @@ where
     let name = desired.name_any();
     let digest = hash(&desired).map_err(|source| Error::SerializeChild { kind, source })?;
     desired.annotations_mut().insert(APPLIED_HASH_ANNOTATION.to_owned(), digest);
-    if let Some(cached) = cached {
-        let want = serde_json::to_value(&desired).map_err(|source| Error::SerializeChild { kind, source })?;
-        let have = serde_json::to_value(cached).map_err(|source| Error::SerializeChild { kind, source })?;
-        if canonical::contains(&have, &want) {
-            return Ok((Outcome::Unchanged, cached.clone()));
-        }
+    let want = serde_json::to_value(&desired).map_err(|source| Error::SerializeChild { kind, source })?;
+    let matches = |obj: &K| -> Result<bool, Error> {
+        let have = serde_json::to_value(obj).map_err(|source| Error::SerializeChild { kind, source })?;
+        Ok(canonical::contains(&have, &want))
+    };
+    // The cache may lag behind this operator's own last write (or not have seen a fresh child
+    // yet): before writing, confirm with the API server that a write is needed. That costs a read
+    // only when a write is likely; a converged object never gets here.
+    let cached = match cached {
+        Some(c) if matches(c)? => return Ok((Outcome::Unchanged, c.clone())),
+        _ => api.get_opt(&name).await.map_err(|source| Error::ApplyChild { kind, name: name.clone(), source })?,
+    };
+    if let Some(live) = &cached
+        && matches(live)?
+    {
+        return Ok((Outcome::Unchanged, live.clone()));
     }
     let params = PatchParams::apply(prism_api::FIELD_MANAGER).force();
     let live = api.patch(&name, &params, &Patch::Apply(&desired)).await.map_err(|source| Error::ApplyChild {

@@ -13,7 +13,15 @@ use kube::{
 };
 use tokio::sync::watch;
 
-use crate::{config::Defaults, error::Error};
+use futures::{
+    FutureExt,
+    future::{BoxFuture, Shared},
+};
+
+use crate::{config::Defaults, error::Error, metrics::Metrics};
+
+/// Resolves once a controller's caches have synced.
+pub type Synced = Shared<BoxFuture<'static, ()>>;
 
 /// First retry delay after a failed reconcile.
 pub const BACKOFF_MIN: Duration = Duration::from_secs(5);
@@ -34,12 +42,16 @@ pub struct Context {
     pub keda: watch::Receiver<bool>,
     /// The last status written per object.
     pub status_memo: crate::status::Memo,
+    /// Prometheus metrics.
+    pub metrics: Arc<Metrics>,
+    /// Number of controllers whose caches have synced (first list of every watch done).
+    pub synced: watch::Sender<usize>,
     backoff: Mutex<HashMap<String, u32>>,
 }
 
 impl Context {
     /// A context for `client`.
-    pub fn new(client: Client, defaults: Defaults, keda: watch::Receiver<bool>) -> Arc<Self> {
+    pub fn new(client: Client, defaults: Defaults, keda: watch::Receiver<bool>, metrics: Arc<Metrics>) -> Arc<Self> {
         let reporter =
             Reporter { controller: prism_api::FIELD_MANAGER.to_owned(), instance: std::env::var("POD_NAME").ok() };
         Arc::new(Self {
@@ -48,8 +60,26 @@ impl Context {
             defaults,
             keda,
             status_memo: crate::status::Memo::default(),
+            metrics,
+            synced: watch::Sender::new(0),
             backoff: Mutex::default(),
         })
+    }
+
+    /// Counts a controller as synced once every one of `caches` is ready (its first list done).
+    /// The returned future resolves at that moment: reconciles await it, so that none runs on a
+    /// half-filled cache (which would re-apply children that exist).
+    pub fn track_sync(self: &Arc<Self>, controller: &'static str, caches: Vec<BoxFuture<'static, ()>>) -> Synced {
+        let ctx = self.clone();
+        let synced = async move {
+            futures::future::join_all(caches).await;
+            tracing::debug!(controller, "caches synced");
+            ctx.synced.send_modify(|n| *n += 1);
+        }
+        .boxed()
+        .shared();
+        tokio::spawn(synced.clone());
+        synced
     }
 
     /// Whether KEDA is installed right now.
@@ -115,6 +145,8 @@ mod tests {
             defaults: Defaults::default(),
             keda: rx,
             status_memo: crate::status::Memo::default(),
+            metrics: Arc::default(),
+            synced: watch::Sender::new(0),
             backoff: Mutex::default(),
         };
         let delays: Vec<u64> = (0..9).map(|_| ctx.next_backoff("ns/a").as_secs()).collect();

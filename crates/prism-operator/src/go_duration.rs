@@ -17,14 +17,10 @@ pub fn parse(text: &str) -> Result<Duration, InvalidDuration> {
     let mut rest = text;
     let mut total = 0f64;
     while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(invalid)?;
+        let digits = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).ok_or_else(invalid)?;
         let number: f64 = rest[..digits].parse().map_err(|_| invalid())?;
         rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let nanos_per_unit = match &rest[..unit_len] {
             "ns" => 1.0,
             "us" | "µs" => 1e3,
@@ -61,10 +57,7 @@ mod tests {
         assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(parse("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse("2µs"), Ok(Duration::from_micros(2)));
-        assert_eq!(
-            parse_or(None, Duration::from_secs(7)),
-            Ok(Duration::from_secs(7))
-        );
+        assert_eq!(parse_or(None, Duration::from_secs(7)), Ok(Duration::from_secs(7)));
     }
 
     #[test]

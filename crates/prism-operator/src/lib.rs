@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod autoscaling;
+pub mod backoff;
 pub mod canonical;
 pub mod config;
 pub mod context;
@@ -12,10 +13,15 @@ pub mod crdgen;
 pub mod error;
 pub mod go_duration;
 pub mod keda;
+pub mod leader;
+pub mod metrics;
 pub mod naming;
 pub mod observability;
 pub mod placement;
 pub mod rbac;
 pub mod runtime;
+pub mod server;
+pub mod startup;
 pub mod status;
+pub mod telemetry;
 pub mod workload;

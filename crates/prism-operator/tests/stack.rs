@@ -76,7 +76,9 @@ async fn quickstart_becomes_ready_and_children_follow_the_spec() {
     let cp = prism_testkit::shared().await;
     let waited = tokio::task::spawn_blocking({
         let ns = ns.clone();
-        move || kubectl(cp, &["wait", "--for=condition=Ready", "prismstack/prism-quickstart", "--timeout=60s", "-n", &ns])
+        move || {
+            kubectl(cp, &["wait", "--for=condition=Ready", "prismstack/prism-quickstart", "--timeout=60s", "-n", &ns])
+        }
     })
     .await
     .expect("kubectl wait");
@@ -84,7 +86,9 @@ async fn quickstart_becomes_ready_and_children_follow_the_spec() {
     let pods = running_pods(&client, &ns, "stack=prism-quickstart", 3).await;
     let mut components: Vec<String> = pods
         .iter()
-        .map(|p| p.metadata.labels.as_ref().and_then(|l| l.get("app.kubernetes.io/component")).cloned().unwrap_or_default())
+        .map(|p| {
+            p.metadata.labels.as_ref().and_then(|l| l.get("app.kubernetes.io/component")).cloned().unwrap_or_default()
+        })
         .collect();
     components.sort();
     assert_eq!(components, ["admin", "pattern-runner", "proxy"]);
@@ -107,8 +111,12 @@ async fn quickstart_becomes_ready_and_children_follow_the_spec() {
         {"name": "kv-memstore", "type": "keyvalue", "backend": "memstore", "replicas": 1},
         {"name": "events", "type": "pubsub", "backend": "memstore", "replicas": 1}]}});
     stacks.patch("prism-quickstart", &PatchParams::default(), &Patch::Merge(&two)).await.expect("add pattern");
-    eventually("second pattern's Deployment", async || deployments.get_opt("events").await.map_err(|e| e.to_string())?.ok_or("absent".to_owned())).await;
-    let one = json!({"spec": {"patterns": [{"name": "events", "type": "pubsub", "backend": "memstore", "replicas": 1}]}});
+    eventually("second pattern's Deployment", async || {
+        deployments.get_opt("events").await.map_err(|e| e.to_string())?.ok_or("absent".to_owned())
+    })
+    .await;
+    let one =
+        json!({"spec": {"patterns": [{"name": "events", "type": "pubsub", "backend": "memstore", "replicas": 1}]}});
     stacks.patch("prism-quickstart", &PatchParams::default(), &Patch::Merge(&one)).await.expect("remove pattern");
     eventually("removed pattern gone", async || {
         let p = patterns.get_opt("kv-memstore").await.map_err(|e| e.to_string())?;
@@ -119,14 +127,21 @@ async fn quickstart_becomes_ready_and_children_follow_the_spec() {
     assert!(patterns.get_opt("events").await.expect("get").is_some());
 
     // A PrismPattern the stack does not own is never touched.
-    support::create(&client, &ns, &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismPattern",
-        "metadata": {"name": "independent"}, "spec": {"pattern": "keyvalue", "backend": "memstore"}}))
+    support::create(
+        &client,
+        &ns,
+        &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismPattern",
+        "metadata": {"name": "independent"}, "spec": {"pattern": "keyvalue", "backend": "memstore"}}),
+    )
     .await;
 
     // Deleting the stack removes everything it owns.
     stacks.delete("prism-quickstart", &DeleteParams::background()).await.expect("delete stack");
     eventually("stack children garbage-collected", async || {
-        let left = deployments.list(&ListParams::default().labels("stack=prism-quickstart")).await.map_err(|e| e.to_string())?;
+        let left = deployments
+            .list(&ListParams::default().labels("stack=prism-quickstart"))
+            .await
+            .map_err(|e| e.to_string())?;
         let p = patterns.get_opt("events").await.map_err(|e| e.to_string())?;
         (left.items.is_empty() && p.is_none()).then_some(()).ok_or(format!("{} deployments left", left.items.len()))
     })
@@ -155,14 +170,20 @@ async fn zone_spread_puts_three_proxies_in_each_zone() {
     }
     assert_eq!(per_zone.values().copied().collect::<Vec<_>>(), [3, 3, 3], "{per_zone:?}");
     assert_eq!(hosts.len(), 9, "required anti-affinity: one proxy per host");
-    let pdb = Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns).get("prism-zone-spread-proxy").await.expect("pdb");
+    let pdb =
+        Api::<PodDisruptionBudget>::namespaced(client.clone(), &ns).get("prism-zone-spread-proxy").await.expect("pdb");
     assert_eq!(json(&pdb.spec)["maxUnavailable"], 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dedicated_proxies_land_only_on_dedicated_nodes() {
     let (client, ns, _guard, _op) = setup().await;
-    let taint = Taint { key: "dedicated".into(), value: Some("prism-proxy".into()), effect: "NoSchedule".into(), time_added: None };
+    let taint = Taint {
+        key: "dedicated".into(),
+        value: Some("prism-proxy".into()),
+        effect: "NoSchedule".into(),
+        time_added: None,
+    };
     for i in 0..2 {
         let spec = NodeSpec::new(format!("kwok-dedicated-{i}"))
             .in_zone("us-east-1", "us-east-1a")
@@ -179,15 +200,25 @@ async fn dedicated_proxies_land_only_on_dedicated_nodes() {
     }
 
     // DedicatedNodes without saying which nodes: a condition, and no proxy.
-    support::create(&client, &ns, &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismStack",
-        "metadata": {"name": "vague"}, "spec": {"proxy": {"placement": {"strategy": "DedicatedNodes"}}}}))
+    support::create(
+        &client,
+        &ns,
+        &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismStack",
+        "metadata": {"name": "vague"}, "spec": {"proxy": {"placement": {"strategy": "DedicatedNodes"}}}}),
+    )
     .await;
     let stacks: Api<PrismStack> = Api::namespaced(client.clone(), &ns);
     eventually("PlacementValid=False", async || {
         let s = stacks.get("vague").await.map_err(|e| e.to_string())?.status.unwrap_or_default();
         let c = s.conditions.iter().find(|c| c.type_ == "PlacementValid").cloned();
         match c {
-            Some(c) if c.status == "False" && c.reason == "DedicatedNodesUnspecified" && s.phase == Some(StackPhase::Failed) => Ok(()),
+            Some(c)
+                if c.status == "False"
+                    && c.reason == "DedicatedNodesUnspecified"
+                    && s.phase == Some(StackPhase::Failed) =>
+            {
+                Ok(())
+            }
             _ => Err(format!("{s:?}")),
         }
     })
@@ -275,8 +306,18 @@ async fn observability_and_pull_secrets_reach_every_pod_template() {
     let cp = prism_testkit::shared().await;
     let ns2 = ns.clone();
     tokio::task::spawn_blocking(move || {
-        kubectl(cp, &["patch", "prismstack", "prism-production", "-n", &ns2, "--type=json",
-            r#"-p=[{"op": "add", "path": "/spec/imagePullSecrets", "value": [{"name": "ghcr-secret"}]}]"#])
+        kubectl(
+            cp,
+            &[
+                "patch",
+                "prismstack",
+                "prism-production",
+                "-n",
+                &ns2,
+                "--type=json",
+                r#"-p=[{"op": "add", "path": "/spec/imagePullSecrets", "value": [{"name": "ghcr-secret"}]}]"#,
+            ],
+        )
     })
     .await
     .expect("kubectl patch");
@@ -285,7 +326,9 @@ async fn observability_and_pull_secrets_reach_every_pod_template() {
         let pod = eventually(&format!("{name} wired"), async || {
             let d = deployments.get_opt(name).await.map_err(|e| e.to_string())?.ok_or("absent")?;
             let pod = json(&d.spec.and_then(|s| s.template.spec));
-            (pod["imagePullSecrets"] == json!([{"name": "ghcr-secret"}])).then_some(pod).ok_or("no pull secret yet".to_owned())
+            (pod["imagePullSecrets"] == json!([{"name": "ghcr-secret"}]))
+                .then_some(pod)
+                .ok_or("no pull secret yet".to_owned())
         })
         .await;
         let env = pod["containers"][0]["env"].as_array().expect("env").clone();
@@ -306,8 +349,10 @@ async fn converged_stack_causes_zero_writes() {
     let (client, ns, _guard, op) = setup().await;
     let cp = prism_testkit::shared().await;
     let patterns: Vec<Value> = (0..5)
-        .map(|i| json!({"name": format!("p{i}"), "type": "keyvalue", "backend": "memstore", "replicas": 1,
-            "config": {"maxKeys": 100}}))
+        .map(|i| {
+            json!({"name": format!("p{i}"), "type": "keyvalue", "backend": "memstore", "replicas": 1,
+            "config": {"maxKeys": 100}})
+        })
         .collect();
     support::create(&client, &ns, &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismStack",
         "metadata": {"name": "quiet"},

@@ -2,7 +2,7 @@
 //! through the Go module proxy at test time, never committed), so that the API server validates
 //! the operator's ScaledObjects against KEDA's schema.
 
-use std::{path::PathBuf, process::Command};
+use std::{path::PathBuf, process::Command, sync::Mutex};
 
 use crate::{ControlPlane, Error};
 
@@ -44,8 +44,22 @@ pub fn keda_crd_files() -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
-/// Installs KEDA's CRDs into `cp` and waits until they are Established.
+/// Control planes (by API server URL) that already have KEDA's CRDs; the lock also serializes
+/// concurrent installs from parallel tests.
+static INSTALLED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Installs KEDA's CRDs into `cp` (once per control plane) and waits until they are Established.
 pub fn install_keda_crds(cp: &ControlPlane) -> Result<(), Error> {
+    let mut installed = INSTALLED.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if installed.iter().any(|url| url == cp.apiserver_url()) {
+        return Ok(());
+    }
+    install(cp)?;
+    installed.push(cp.apiserver_url().to_owned());
+    Ok(())
+}
+
+fn install(cp: &ControlPlane) -> Result<(), Error> {
     for file in keda_crd_files()? {
         let file = file.to_string_lossy().into_owned();
         for args in [

@@ -99,9 +99,10 @@ impl TestServer {
         let program = find("redis-server", "redis-server", &[])?;
         let dir = DataDir::create(&root(), false)?;
         let port = free_port()?;
-        let mut args: Vec<OsString> = ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-            .map(OsString::from)
-            .to_vec();
+        let mut args: Vec<OsString> =
+            ["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+                .map(OsString::from)
+                .to_vec();
         args.extend(["--dir".into(), dir.path().into()]);
         if let Some(pw) = password {
             args.extend(["--requirepass".into(), pw.into()]);
@@ -154,10 +155,11 @@ impl TestServer {
         ];
         let (prog, args) = run_as(as_root, &initdb, initdb_args);
         let pg_for_initdb = pg.clone();
-        let output = tokio::task::spawn_blocking(move || Command::new(prog).args(args).current_dir(pg_for_initdb).output())
-            .await
-            .map_err(|e| ServerError::Setup { what: "run initdb".into(), message: e.to_string() })?
-            .map_err(setup("run initdb"))?;
+        let output =
+            tokio::task::spawn_blocking(move || Command::new(prog).args(args).current_dir(pg_for_initdb).output())
+                .await
+                .map_err(|e| ServerError::Setup { what: "run initdb".into(), message: e.to_string() })?
+                .map_err(setup("run initdb"))?;
         if !output.status.success() {
             return Err(ServerError::Setup {
                 what: "initialise the database".into(),
@@ -276,7 +278,7 @@ fn postgres_bin_dirs() -> Vec<PathBuf> {
             Some((version, e.path().join("bin")))
         })
         .collect();
-    dirs.sort_by(|a, b| b.0.cmp(&a.0));
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.0));
     dirs.into_iter().map(|(_, d)| d).collect()
 }
 

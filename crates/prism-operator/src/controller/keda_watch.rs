@@ -18,7 +18,7 @@ use crate::keda::SCALED_OBJECT_CRD;
 pub async fn track(client: Client, tx: watch::Sender<bool>) {
     let api: Api<CustomResourceDefinition> = Api::all(client);
     let config = watcher::Config::default().fields(&format!("metadata.name={SCALED_OBJECT_CRD}"));
-    let mut events = std::pin::pin!(watcher(api, config).default_backoff());
+    let mut events = std::pin::pin!(watcher(api, config).backoff(crate::backoff::watch_backoff()));
     while let Some(event) = events.next().await {
         let established = match event {
             Ok(watcher::Event::Apply(crd) | watcher::Event::InitApply(crd)) => Some(is_established(&crd)),

@@ -17,6 +17,39 @@ use serde::de::DeserializeOwned;
 
 use crate::{apply::Outcome, context::Context};
 
+/// Drops (after logging) the errors of an already backed-off watch stream before it joins a
+/// controller's triggers: the controller pauses *all* of its triggers on any error, so after an
+/// API server outage a dozen watches failing in turn would keep it paused far longer than any
+/// one of them needs.
+pub fn without_errors<K, S>(stream: S) -> impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send
+where
+    S: futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send,
+    K: Send,
+{
+    use futures::StreamExt;
+    stream.filter_map(|item| async move {
+        match item {
+            Ok(obj) => Some(Ok(obj)),
+            Err(err) => {
+                tracing::debug!(%err, "watch error; retrying with backoff");
+                None
+            }
+        }
+    })
+}
+
+/// A future that resolves once `store` has seen its first complete list.
+pub fn wait<K>(store: kube::runtime::reflector::Store<K>) -> futures::future::BoxFuture<'static, ()>
+where
+    K: kube::runtime::reflector::Lookup + Clone + Send + Sync + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    Box::pin(async move {
+        let _ = store.wait_until_ready().await;
+        tracing::trace!(kind = std::any::type_name::<K>(), "cache ready");
+    })
+}
+
 /// Which namespaces the operator watches.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -24,9 +57,36 @@ pub enum Scope {
     All,
     /// One namespace.
     Namespace(String),
+    /// Several namespaces (one set of controllers each).
+    Namespaces(Vec<String>),
 }
 
 impl Scope {
+    /// The scope of `--namespaces a,b`: all namespaces when empty.
+    pub fn from_list(namespaces: &[String]) -> Self {
+        match namespaces {
+            [] => Self::All,
+            [one] => Self::Namespace(one.clone()),
+            many => Self::Namespaces(many.to_vec()),
+        }
+    }
+
+    /// Single-namespace (or all-namespace) scopes, one per set of controllers to run.
+    pub fn split(&self) -> Vec<Self> {
+        match self {
+            Self::Namespaces(list) => list.iter().cloned().map(Self::Namespace).collect(),
+            other => vec![other.clone()],
+        }
+    }
+
+    /// The single namespace of this scope, if it is one.
+    pub fn namespace(&self) -> Option<&str> {
+        match self {
+            Self::Namespace(ns) => Some(ns),
+            _ => None,
+        }
+    }
+
     /// An Api for `K` in this scope.
     pub fn api<K>(&self, client: &Client) -> Api<K>
     where
@@ -36,16 +96,17 @@ impl Scope {
             + std::fmt::Debug,
     {
         match self {
-            Self::All => Api::all(client.clone()),
             Self::Namespace(ns) => Api::namespaced(client.clone(), ns),
+            // Several namespaces are split into one scope each before controllers start.
+            Self::All | Self::Namespaces(_) => Api::all(client.clone()),
         }
     }
 
     /// An Api for a dynamic, namespaced resource in this scope.
     pub fn dynamic_api(&self, client: &Client, resource: &ApiResource) -> Api<DynamicObject> {
         match self {
-            Self::All => Api::all_with(client.clone(), resource),
             Self::Namespace(ns) => Api::namespaced_with(client.clone(), ns, resource),
+            Self::All | Self::Namespaces(_) => Api::all_with(client.clone(), resource),
         }
     }
 }
@@ -71,8 +132,16 @@ impl Changes {
         }
     }
 
-    /// Publishes Normal Events `Created`, `Updated` and `Deleted` for what changed.
+    /// Publishes Normal Events `Created`, `Updated` and `Deleted` for what changed, and counts
+    /// the changes in the metrics.
     pub async fn publish<K: Resource<DynamicType = ()>>(&self, ctx: &Context, obj: &K) {
+        let controller = K::kind(&());
+        for (outcome, items) in [("created", &self.created), ("updated", &self.updated), ("deleted", &self.deleted)] {
+            for item in items {
+                let kind = item.split_once(' ').map_or(item.as_str(), |(k, _)| k);
+                ctx.metrics.applied(&controller, kind, outcome, 1);
+            }
+        }
         for (reason, action, items) in [
             ("Created", "Apply", &self.created),
             ("Updated", "Apply", &self.updated),

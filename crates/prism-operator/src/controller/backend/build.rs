@@ -83,10 +83,7 @@ pub fn render(v: &ValidatedBackend) -> Result<Rendered, serde_json::Error> {
         (KEY_PASSWORD, &v.credentials.password),
     ] {
         if let Some(value) = value {
-            credentials.insert(
-                key.to_owned(),
-                ByteString(value.expose().as_bytes().to_vec()),
-            );
+            credentials.insert(key.to_owned(), ByteString(value.expose().as_bytes().to_vec()));
         }
     }
     let hash = crate::apply::hash(&(&facts, &credentials))?;
@@ -103,11 +100,7 @@ pub fn render(v: &ValidatedBackend) -> Result<Rendered, serde_json::Error> {
         data: Some(credentials),
         ..Default::default()
     };
-    Ok(Rendered {
-        config_map,
-        secret,
-        hash,
-    })
+    Ok(Rendered { config_map, secret, hash })
 }
 
 fn metadata(v: &ValidatedBackend, name: String) -> ObjectMeta {
@@ -165,11 +158,7 @@ mod tests {
             },
             tls: None,
             tls_secret: None,
-            health: HealthCheck {
-                enabled: true,
-                interval: DEFAULT_INTERVAL,
-                timeout: DEFAULT_TIMEOUT,
-            },
+            health: HealthCheck { enabled: true, interval: DEFAULT_INTERVAL, timeout: DEFAULT_TIMEOUT },
         }
     }
 
@@ -194,10 +183,7 @@ mod tests {
         let owner = &r.secret.metadata.owner_references.expect("owner")[0];
         assert_eq!((owner.uid.as_str(), owner.controller), ("u1", Some(true)));
         let labels = r.config_map.metadata.labels.expect("labels");
-        assert_eq!(
-            labels.get("app.kubernetes.io/managed-by").map(String::as_str),
-            Some("prism-operator")
-        );
+        assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("prism-operator"));
     }
 
     #[test]

@@ -80,14 +80,8 @@ impl KeyNames {
 
     /// Whether a rename was asked for: then every renamed key must exist.
     pub fn explicit(keys: Option<&SecretKeys>) -> Vec<&str> {
-        keys.map(|k| {
-            [&k.url, &k.username, &k.password]
-                .into_iter()
-                .flatten()
-                .map(String::as_str)
-                .collect()
-        })
-        .unwrap_or_default()
+        keys.map(|k| [&k.url, &k.username, &k.password].into_iter().flatten().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 }
 
@@ -102,9 +96,7 @@ pub struct SecretValues {
 impl fmt::Debug for SecretValues {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Key names are not secret; values are.
-        f.debug_struct("SecretValues")
-            .field("keys", &self.values.keys().collect::<Vec<_>>())
-            .finish()
+        f.debug_struct("SecretValues").field("keys", &self.values.keys().collect::<Vec<_>>()).finish()
     }
 }
 
@@ -130,10 +122,7 @@ impl SecretValues {
     /// Values from plain pairs (tests, and the TLS CA which is not secret).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         Self {
-            values: pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), Sensitive::new(v)))
-                .collect(),
+            values: pairs.into_iter().map(|(k, v)| (k.to_owned(), Sensitive::new(v))).collect(),
             not_utf8: Vec::new(),
         }
     }
@@ -169,10 +158,7 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         let values = SecretValues::from_pairs([("password", "hunter2")]);
         assert!(!format!("{values:?}").contains("hunter2"));
-        assert_eq!(
-            values.get("password").map(Sensitive::expose),
-            Some("hunter2")
-        );
+        assert_eq!(values.get("password").map(Sensitive::expose), Some("hunter2"));
     }
 
     #[test]
@@ -195,19 +181,12 @@ mod tests {
     fn key_names_default_and_rename() {
         let k = KeyNames::from_spec(None);
         assert_eq!((k.url.as_str(), k.password.as_str()), ("url", "password"));
-        let keys = SecretKeys {
-            url: Some("nats-url".into()),
-            username: None,
-            password: Some("nats-password".into()),
-        };
+        let keys = SecretKeys { url: Some("nats-url".into()), username: None, password: Some("nats-password".into()) };
         let k = KeyNames::from_spec(Some(&keys));
         assert_eq!(
             (k.url.as_str(), k.username.as_str(), k.password.as_str()),
             ("nats-url", "username", "nats-password")
         );
-        assert_eq!(
-            KeyNames::explicit(Some(&keys)),
-            ["nats-url", "nats-password"]
-        );
+        assert_eq!(KeyNames::explicit(Some(&keys)), ["nats-url", "nats-password"]);
     }
 }

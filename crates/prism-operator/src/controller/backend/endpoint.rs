@@ -84,10 +84,7 @@ pub fn parse(provider: BackendProvider, url: &str) -> Result<Endpoint, UrlError>
         let matches = BackendProvider::from_name(scheme) == Some(provider)
             || (provider == BackendProvider::Nats && scheme == "nats+tls");
         if !matches {
-            return Err(UrlError::SchemeMismatch {
-                scheme: scheme.clone(),
-                provider: provider.as_str(),
-            });
+            return Err(UrlError::SchemeMismatch { scheme: scheme.clone(), provider: provider.as_str() });
         }
     }
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
@@ -104,10 +101,7 @@ pub fn parse(provider: BackendProvider, url: &str) -> Result<Endpoint, UrlError>
                 None => (info, None),
             };
             let decode = |s: &str| Sensitive::new(percent_decode_str(s).decode_utf8_lossy());
-            (
-                Some(user).filter(|u| !u.is_empty()).map(decode),
-                pass.map(decode),
-            )
+            (Some(user).filter(|u| !u.is_empty()).map(decode), pass.map(decode))
         }
     };
     let first = hosts.split(',').next().unwrap_or_default();
@@ -116,15 +110,8 @@ pub fn parse(provider: BackendProvider, url: &str) -> Result<Endpoint, UrlError>
         None => (tail, ""),
     };
     let query = query.split('#').next().unwrap_or_default();
-    let tls = matches!(
-        scheme.as_deref(),
-        Some("rediss" | "tls" | "nats+tls" | "amqps")
-    ) || query.split('&').any(|kv| {
-        matches!(
-            kv,
-            "sslmode=require" | "sslmode=verify-ca" | "sslmode=verify-full"
-        )
-    });
+    let tls = matches!(scheme.as_deref(), Some("rediss" | "tls" | "nats+tls" | "amqps"))
+        || query.split('&').any(|kv| matches!(kv, "sslmode=require" | "sslmode=verify-ca" | "sslmode=verify-full"));
     let (host, port) = split_host_port(first)?;
     let port = match port {
         Some(p) => p,
@@ -136,14 +123,7 @@ pub fn parse(provider: BackendProvider, url: &str) -> Result<Endpoint, UrlError>
         .next()
         .filter(|d| !d.is_empty())
         .map(|d| percent_decode_str(d).decode_utf8_lossy().into_owned());
-    Ok(Endpoint {
-        host,
-        port,
-        tls,
-        database,
-        username,
-        password,
-    })
+    Ok(Endpoint { host, port, tls, database, username, password })
 }
 
 fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), UrlError> {
@@ -166,9 +146,7 @@ fn split_host_port(hostport: &str) -> Result<(String, Option<u16>), UrlError> {
     if host.is_empty() {
         return Err(UrlError::MissingHost);
     }
-    let valid_name = host
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':'));
+    let valid_name = host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':'));
     if !valid_name || host.len() > 253 {
         return Err(UrlError::InvalidHost);
     }
@@ -206,10 +184,7 @@ mod tests {
         assert_eq!(e.address(), "b1:9093");
         assert_eq!(ok(Kafka, "b1,b2:9094").address(), "b1:9092");
         let e = ok(Postgres, "postgresql://app@db:5433/orders?sslmode=require");
-        assert_eq!(
-            (e.database.as_deref(), e.tls, e.port),
-            (Some("orders"), true, 5433)
-        );
+        assert_eq!((e.database.as_deref(), e.tls, e.port), (Some("orders"), true, 5433));
         assert_eq!(e.password, None);
         assert_eq!(ok(Rabbitmq, "amqps://mq").port, 5671);
         assert_eq!(ok(Rabbitmq, "amqp://mq/vhost").port, 5672);
@@ -221,10 +196,7 @@ mod tests {
     fn rejects_unusable_urls_without_quoting_them() {
         assert_eq!(
             parse(Redis, "nats://h"),
-            Err(UrlError::SchemeMismatch {
-                scheme: "nats".into(),
-                provider: "redis"
-            })
+            Err(UrlError::SchemeMismatch { scheme: "nats".into(), provider: "redis" })
         );
         assert_eq!(parse(Redis, "redis://"), Err(UrlError::MissingHost));
         assert_eq!(parse(Redis, "redis://:pw@/0"), Err(UrlError::MissingHost));

@@ -49,23 +49,25 @@ use self::{
     validate::{Resolved, SecretLookup, ValidatedBackend},
 };
 use super::{Changes, Scope};
-use crate::{apply, context::Context, error::Error, naming, status as conditions};
+use crate::{
+    apply,
+    context::{Context, Synced},
+    error::Error,
+    naming, status as conditions,
+};
 
 /// The controller's view of the cluster: caches of the rendered children.
 pub struct Ctx {
     base: Arc<Context>,
+    /// Resolves once every cache below has its first list (reconciles wait for it).
+    synced: Synced,
     config_maps: Store<ConfigMap>,
     secrets: Store<Secret>,
 }
 
 /// The label selector of the rendered ConfigMaps and Secrets.
 pub fn rendered_selector() -> String {
-    format!(
-        "{},{}={}",
-        naming::managed_selector(),
-        labels::COMPONENT,
-        build::COMPONENT
-    )
+    format!("{},{}={}", naming::managed_selector(), labels::COMPONENT, build::COMPONENT)
 }
 
 /// Runs the PrismBackend controller until `shutdown` resolves.
@@ -79,45 +81,40 @@ pub async fn run(
     let rendered = watcher::Config::default().labels(&rendered_selector());
     let (config_maps, w) = reflector::store();
     let config_map_events = watcher(scope.api::<ConfigMap>(&client), rendered.clone())
-        .default_backoff()
+        .backoff(crate::backoff::watch_backoff())
         .reflect(w)
         .touched_objects();
     let (secrets, w) = reflector::store();
     let secret_events = watcher(scope.api::<Secret>(&client), rendered)
-        .default_backoff()
+        .backoff(crate::backoff::watch_backoff())
         .reflect(w)
         .touched_objects();
     // Every Secret in scope, metadata only and uncached: a change is mapped to the backends
     // referencing that Secret by name.
-    let referenced_events = watcher(
-        scope.api::<PartialObjectMeta<Secret>>(&client),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .touched_objects();
+    let referenced_events = watcher(scope.api::<PartialObjectMeta<Secret>>(&client), watcher::Config::default())
+        .backoff(crate::backoff::watch_backoff())
+        .touched_objects();
 
     let (reader, writer) = reflector::store();
     // Status writes (ours) do not change the generation: they need no reconcile.
-    let backend_events = watcher(
-        scope.api::<PrismBackend>(&client),
-        watcher::Config::default(),
-    )
-    .default_backoff()
-    .reflect(writer)
-    .touched_objects()
-    .predicate_filter(predicates::generation, Default::default());
+    let backend_events = watcher(scope.api::<PrismBackend>(&client), watcher::Config::default())
+        .backoff(crate::backoff::watch_backoff())
+        .reflect(writer)
+        .touched_objects()
+        .predicate_filter(predicates::generation, Default::default());
     let controller = Controller::for_stream(backend_events, reader)
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .trigger_backoff(crate::backoff::watch_backoff());
     let backends = controller.store();
-    let ctx = Arc::new(Ctx {
-        base,
-        config_maps,
-        secrets,
-    });
+    let synced = base.track_sync(
+        "PrismBackend",
+        vec![super::wait(backends.clone()), super::wait(config_maps.clone()), super::wait(secrets.clone())],
+    );
+    let ctx = Arc::new(Ctx { base, synced, config_maps, secrets });
     controller
-        .owns_stream(config_map_events)
-        .owns_stream(secret_events)
-        .watches_stream(referenced_events, move |secret| {
+        .owns_stream(super::without_errors(config_map_events))
+        .owns_stream(super::without_errors(secret_events))
+        .watches_stream(super::without_errors(referenced_events), move |secret| {
             let (name, ns) = (secret.name_any(), secret.namespace());
             backends
                 .state()
@@ -140,43 +137,26 @@ pub async fn run(
 /// Whether `backend` reads the Secret `name` (connection or TLS).
 fn references(backend: &PrismBackend, name: &str) -> bool {
     let spec = &backend.spec;
-    let connection = spec
-        .connection
-        .as_ref()
-        .and_then(|c| c.secret_ref.as_ref())
-        .is_some_and(|r| r.name == name);
-    let tls = spec
-        .tls
-        .as_ref()
-        .and_then(|t| t.secret_ref.as_ref())
-        .is_some_and(|r| r.name == name);
+    let connection = spec.connection.as_ref().and_then(|c| c.secret_ref.as_ref()).is_some_and(|r| r.name == name);
+    let tls = spec.tls.as_ref().and_then(|t| t.secret_ref.as_ref()).is_some_and(|r| r.name == name);
     connection || tls
 }
 
 fn key(backend: &PrismBackend) -> String {
-    format!(
-        "PrismBackend/{}/{}",
-        backend.namespace().unwrap_or_default(),
-        backend.name_any()
-    )
+    format!("PrismBackend/{}/{}", backend.namespace().unwrap_or_default(), backend.name_any())
 }
 
 #[instrument(skip_all, fields(namespace = backend.namespace().unwrap_or_default(), name = %backend.name_any()))]
 async fn reconcile(backend: Arc<PrismBackend>, ctx: Arc<Ctx>) -> Result<Action, Error> {
-    let ns = backend
-        .namespace()
-        .ok_or(Error::MissingObjectKey("namespace"))?;
-    let owner = backend
-        .controller_owner_ref(&())
-        .ok_or(Error::MissingObjectKey("uid"))?;
+    // Applying before the child caches are filled would rewrite children that exist.
+    ctx.synced.clone().await;
+    let ns = backend.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
+    let owner = backend.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
     let key = key(&backend);
     let resolved = resolve(&ctx.base.client, &backend, &ns).await?;
     let (observation, action) = match validate::validate(&backend, &ns, owner, &resolved) {
         Ok(valid) => {
-            let rendered = build::render(&valid).map_err(|source| Error::SerializeChild {
-                kind: "Secret",
-                source,
-            })?;
+            let rendered = build::render(&valid).map_err(|source| Error::SerializeChild { kind: "Secret", source })?;
             let mut changes = Changes::default();
             apply_children(&ctx, &ns, rendered.config_map, rendered.secret, &mut changes).await?;
             changes.publish(&ctx.base, &*backend).await;
@@ -196,10 +176,7 @@ async fn reconcile(backend: Arc<PrismBackend>, ctx: Arc<Ctx>) -> Result<Action, 
             }
         }
         // A Secret change retriggers at once; the backoff covers what no watch sees.
-        Err(invalid) => (
-            Observation::Invalid(invalid),
-            Action::requeue(ctx.base.next_backoff(&key)),
-        ),
+        Err(invalid) => (Observation::Invalid(invalid), Action::requeue(ctx.base.next_backoff(&key))),
     };
     write_status(&ctx, &backend, &ns, &observation).await?;
     Ok(action)
@@ -211,8 +188,7 @@ fn error_policy(backend: Arc<PrismBackend>, err: &Error, ctx: Arc<Ctx>) -> Actio
     let base = ctx.base.clone();
     let (reason, note) = (err.reason(), err.chain(1024));
     tokio::spawn(async move {
-        base.publish(&*backend, EventType::Warning, reason, "Reconcile", note)
-            .await;
+        base.publish(&*backend, EventType::Warning, reason, "Reconcile", note).await;
     });
     Action::requeue(delay)
 }
@@ -220,27 +196,13 @@ fn error_policy(backend: Arc<PrismBackend>, err: &Error, ctx: Arc<Ctx>) -> Actio
 /// Reads the referenced Secrets (GETs; nothing else touches the API before validation).
 async fn resolve(client: &Client, backend: &PrismBackend, ns: &str) -> Result<Resolved, Error> {
     let spec = &backend.spec;
-    let connection = spec
-        .connection
-        .as_ref()
-        .and_then(|c| c.secret_ref.as_ref())
-        .map(|r| (r.name.as_str(), r.namespace.as_deref()));
-    let tls = spec
-        .tls
-        .as_ref()
-        .and_then(|t| t.secret_ref.as_ref())
-        .map(|r| (r.name.as_str(), r.namespace.as_deref()));
-    Ok(Resolved {
-        connection: lookup(client, ns, connection).await?,
-        tls: lookup(client, ns, tls).await?,
-    })
+    let connection =
+        spec.connection.as_ref().and_then(|c| c.secret_ref.as_ref()).map(|r| (r.name.as_str(), r.namespace.as_deref()));
+    let tls = spec.tls.as_ref().and_then(|t| t.secret_ref.as_ref()).map(|r| (r.name.as_str(), r.namespace.as_deref()));
+    Ok(Resolved { connection: lookup(client, ns, connection).await?, tls: lookup(client, ns, tls).await? })
 }
 
-async fn lookup(
-    client: &Client,
-    ns: &str,
-    reference: Option<(&str, Option<&str>)>,
-) -> Result<SecretLookup, Error> {
+async fn lookup(client: &Client, ns: &str, reference: Option<(&str, Option<&str>)>) -> Result<SecretLookup, Error> {
     let Some((name, namespace)) = reference else {
         return Ok(SecretLookup::NotReferenced);
     };
@@ -249,16 +211,9 @@ async fn lookup(
     }
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
     match api.get_opt(name).await {
-        Ok(Some(secret)) => Ok(SecretLookup::Found(
-            name.to_owned(),
-            SecretValues::from_secret(secret),
-        )),
+        Ok(Some(secret)) => Ok(SecretLookup::Found(name.to_owned(), SecretValues::from_secret(secret))),
         Ok(None) => Ok(SecretLookup::Missing(name.to_owned())),
-        Err(source) => Err(Error::ResolveReference {
-            kind: "Secret",
-            name: name.to_owned(),
-            source,
-        }),
+        Err(source) => Err(Error::ResolveReference { kind: "Secret", name: name.to_owned(), source }),
     }
 }
 
@@ -302,31 +257,15 @@ async fn apply_children(
     Ok(())
 }
 
-async fn write_status(
-    ctx: &Ctx,
-    backend: &PrismBackend,
-    ns: &str,
-    observation: &Observation,
-) -> Result<(), Error> {
+async fn write_status(ctx: &Ctx, backend: &PrismBackend, ns: &str, observation: &Observation) -> Result<(), Error> {
     let stored = backend.status.as_ref();
-    let next = status::next(
-        stored,
-        observation,
-        backend.metadata.generation,
-        Timestamp::now(),
-    );
+    let next = status::next(stored, observation, backend.metadata.generation, Timestamp::now());
     let api: Api<PrismBackend> = Api::namespaced(ctx.base.client.clone(), ns);
     if conditions::write_if_changed(&api, &ctx.base.status_memo, backend, stored, &next).await? {
         info!(phase = ?next.phase, message = next.message.as_deref().unwrap_or_default(), "status updated");
         for (warning, reason, message) in status::events(stored, &next) {
-            let type_ = if warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            };
-            ctx.base
-                .publish(backend, type_, reason, status::READY, message.to_owned())
-                .await;
+            let type_ = if warning { EventType::Warning } else { EventType::Normal };
+            ctx.base.publish(backend, type_, reason, status::READY, message.to_owned()).await;
         }
     }
     Ok(())

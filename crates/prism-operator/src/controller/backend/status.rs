@@ -54,37 +54,17 @@ pub fn next(
 ) -> PrismBackendStatus {
     let stored_conditions = stored.map(|s| s.conditions.as_slice()).unwrap_or_default();
     let stored_hash = stored.and_then(|s| s.config_hash.clone());
-    let rendered = |hash: &str| {
-        Desired::new(
-            CONFIG_RENDERED,
-            true,
-            RENDERED,
-            format!("connection rendered (hash {hash})"),
-        )
-    };
+    let rendered =
+        |hash: &str| Desired::new(CONFIG_RENDERED, true, RENDERED, format!("connection rendered (hash {hash})"));
     let (phase, healthy, message, config_hash, desired, checked) = match observation {
         Observation::Checked { health, config_hash } => {
             let (phase, healthy, reason, message) = match health {
                 Health::Healthy(m) => (BackendPhase::Ready, true, HEALTHY, m.clone()),
-                Health::Unhealthy { reason, message } => {
-                    (BackendPhase::Unhealthy, false, *reason, message.clone())
-                }
-                Health::UnknownHost(m) => (
-                    BackendPhase::Invalid,
-                    false,
-                    super::health::UNKNOWN_HOST,
-                    m.clone(),
-                ),
+                Health::Unhealthy { reason, message } => (BackendPhase::Unhealthy, false, *reason, message.clone()),
+                Health::UnknownHost(m) => (BackendPhase::Invalid, false, super::health::UNKNOWN_HOST, m.clone()),
             };
             let ready = Desired::new(READY, healthy, reason, message.clone());
-            (
-                phase,
-                Some(healthy),
-                message,
-                Some(config_hash.clone()),
-                vec![ready, rendered(config_hash)],
-                true,
-            )
+            (phase, Some(healthy), message, Some(config_hash.clone()), vec![ready, rendered(config_hash)], true)
         }
         Observation::Unchecked { config_hash } => {
             let message = "connection rendered; health checks are disabled".to_owned();
@@ -93,10 +73,7 @@ pub fn next(
                 None,
                 message.clone(),
                 Some(config_hash.clone()),
-                vec![
-                    Desired::new(READY, true, CHECKS_DISABLED, message),
-                    rendered(config_hash),
-                ],
+                vec![Desired::new(READY, true, CHECKS_DISABLED, message), rendered(config_hash)],
                 false,
             )
         }
@@ -125,9 +102,7 @@ pub fn next(
     };
     if checked {
         let unchanged = stored == Some(&status);
-        let fresh = stored_checked.is_some_and(|Time(t)| {
-            now.duration_since(t).unsigned_abs() < LAST_CHECKED_REFRESH
-        });
+        let fresh = stored_checked.is_some_and(|Time(t)| now.duration_since(t).unsigned_abs() < LAST_CHECKED_REFRESH);
         if !(unchanged && fresh) {
             status.last_checked = Some(Time(now));
         }
@@ -136,10 +111,7 @@ pub fn next(
 }
 
 /// The Ready-condition changes worth an Event: (warning, reason, message).
-pub fn events<'a>(
-    stored: Option<&PrismBackendStatus>,
-    next: &'a PrismBackendStatus,
-) -> Vec<(bool, &'a str, &'a str)> {
+pub fn events<'a>(stored: Option<&PrismBackendStatus>, next: &'a PrismBackendStatus) -> Vec<(bool, &'a str, &'a str)> {
     let before = stored.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
     next.conditions
         .iter()
@@ -161,10 +133,7 @@ mod tests {
     }
 
     fn checked(health: Health) -> Observation {
-        Observation::Checked {
-            health,
-            config_hash: "h1".into(),
-        }
+        Observation::Checked { health, config_hash: "h1".into() }
     }
 
     fn healthy() -> Observation {
@@ -214,10 +183,7 @@ mod tests {
     #[test]
     fn invalid_keeps_the_last_hash_and_check_time() {
         let ok = next(None, &healthy(), Some(1), at(0));
-        let bad = Observation::Invalid(Invalid {
-            reason: "SecretNotFound",
-            message: "Secret \"x\" missing".into(),
-        });
+        let bad = Observation::Invalid(Invalid { reason: "SecretNotFound", message: "Secret \"x\" missing".into() });
         let s = next(Some(&ok), &bad, Some(2), at(50));
         assert_eq!(s.phase, Some(BackendPhase::Invalid));
         assert_eq!(s.config_hash.as_deref(), Some("h1"));

@@ -136,9 +136,7 @@ pub fn validate(
             if let Some(key) = explicit.iter().find(|k| !values.contains(k)) {
                 return Err(invalid(
                     "SecretKeyMissing",
-                    format!(
-                        "Secret {name:?} has no key {key:?} (named in spec.connection.secretRef.keys)"
-                    ),
+                    format!("Secret {name:?} has no key {key:?} (named in spec.connection.secretRef.keys)"),
                 ));
             }
             for key in [&keys.url, &keys.username, &keys.password] {
@@ -170,17 +168,12 @@ pub fn validate(
                 }
                 _ => "spec.connection.url".to_owned(),
             };
-            return Err(invalid(
-                "MissingURL",
-                format!("no connection URL: neither {from} is set"),
-            ));
+            return Err(invalid("MissingURL", format!("no connection URL: neither {from} is set")));
         }
-        (Some(url), provider) => Some(endpoint::parse(provider, url.expose()).map_err(|e| {
-            invalid(
-                "InvalidURL",
-                format!("connection URL of provider {}: {e}", provider.as_str()),
-            )
-        })?),
+        (Some(url), provider) => Some(
+            endpoint::parse(provider, url.expose())
+                .map_err(|e| invalid("InvalidURL", format!("connection URL of provider {}: {e}", provider.as_str())))?,
+        ),
     };
     if let Some(ep) = &endpoint {
         // Credentials embedded in the URL fill what the Secret leaves out.
@@ -193,11 +186,8 @@ pub fn validate(
     }
 
     let tls_spec = spec.tls.as_ref();
-    let tls_enabled = tls_spec.and_then(|t| t.enabled).unwrap_or(false)
-        || endpoint.as_ref().is_some_and(|e| e.tls);
-    let tls_secret = tls_spec
-        .and_then(|t| t.secret_ref.as_ref())
-        .map(|r| r.name.clone());
+    let tls_enabled = tls_spec.and_then(|t| t.enabled).unwrap_or(false) || endpoint.as_ref().is_some_and(|e| e.tls);
+    let tls_secret = tls_spec.and_then(|t| t.secret_ref.as_ref()).map(|r| r.name.clone());
     let tls = if tls_enabled && spec.provider != BackendProvider::Memstore {
         Some(tls_material(&resolved.tls, namespace)?)
     } else {
@@ -229,15 +219,10 @@ fn health_check(backend: &PrismBackend) -> Result<HealthCheck, Invalid> {
     if interval.is_zero() || timeout.is_zero() || timeout >= interval {
         return Err(invalid(
             "InvalidHealthCheck",
-            "spec.healthCheck.timeout must be positive and shorter than spec.healthCheck.interval"
-                .to_owned(),
+            "spec.healthCheck.timeout must be positive and shorter than spec.healthCheck.interval".to_owned(),
         ));
     }
-    Ok(HealthCheck {
-        enabled: hc.and_then(|h| h.enabled).unwrap_or(true),
-        interval,
-        timeout,
-    })
+    Ok(HealthCheck { enabled: hc.and_then(|h| h.enabled).unwrap_or(true), interval, timeout })
 }
 
 fn tls_material(lookup: &SecretLookup, namespace: &str) -> Result<TlsMaterial, Invalid> {
@@ -256,9 +241,8 @@ fn tls_material(lookup: &SecretLookup, namespace: &str) -> Result<TlsMaterial, I
         SecretLookup::Found(name, values) => {
             let ca = values.get(CA_KEY).map(|v| v.expose().to_owned());
             if let Some(pem) = &ca {
-                tls::parse_certs(pem).map_err(|e| {
-                    invalid("InvalidTLSSecret", format!("key {CA_KEY:?} of Secret {name:?}: {e}"))
-                })?;
+                tls::parse_certs(pem)
+                    .map_err(|e| invalid("InvalidTLSSecret", format!("key {CA_KEY:?} of Secret {name:?}: {e}")))?;
             } else if !values.contains(CERT_KEY) {
                 return Err(invalid(
                     "InvalidTLSSecret",

@@ -26,10 +26,7 @@ fn owner() -> OwnerReference {
 }
 
 fn none() -> Resolved {
-    Resolved {
-        connection: SecretLookup::NotReferenced,
-        tls: SecretLookup::NotReferenced,
-    }
+    Resolved { connection: SecretLookup::NotReferenced, tls: SecretLookup::NotReferenced }
 }
 
 fn secret(name: &str, pairs: &[(&str, &str)]) -> SecretLookup {
@@ -47,14 +44,7 @@ fn direct_url_with_defaults() {
     let v = validate(&b, "ns", owner(), &none()).expect("valid");
     let ep = v.endpoint.expect("endpoint");
     assert_eq!(ep.address(), "redis.ns.svc:6380");
-    assert_eq!(
-        v.health,
-        HealthCheck {
-            enabled: true,
-            interval: DEFAULT_INTERVAL,
-            timeout: DEFAULT_TIMEOUT
-        }
-    );
+    assert_eq!(v.health, HealthCheck { enabled: true, interval: DEFAULT_INTERVAL, timeout: DEFAULT_TIMEOUT });
     assert_eq!(v.credentials.password, None);
     assert_eq!(v.tls, None);
 }
@@ -66,10 +56,7 @@ fn secret_values_win_and_renamed_keys_are_read() {
             "keys": {"url": "nats-url", "username": "nats-user", "password": "nats-pass"}}},
         "healthCheck": {"interval": "30s", "timeout": "2s"}}));
     let r = Resolved {
-        connection: secret(
-            "creds",
-            &[("nats-url", "nats://n:4223"), ("nats-user", "app"), ("nats-pass", "pw")],
-        ),
+        connection: secret("creds", &[("nats-url", "nats://n:4223"), ("nats-user", "app"), ("nats-pass", "pw")]),
         tls: SecretLookup::NotReferenced,
     };
     let v = validate(&b, "ns", owner(), &r).expect("valid");
@@ -99,14 +86,8 @@ fn every_unusable_reference_is_invalid() {
         "connection": {"secretRef": {"name": "creds", "keys": {"password": "pw"}}}}));
     let r = |c| Resolved { connection: c, tls: SecretLookup::NotReferenced };
     assert_eq!(reason(&with_ref, &r(SecretLookup::Missing("creds".into()))), "SecretNotFound");
-    assert_eq!(
-        reason(&with_ref, &r(SecretLookup::OtherNamespace("other".into()))),
-        "SecretNamespace"
-    );
-    assert_eq!(
-        reason(&with_ref, &r(secret("creds", &[("url", "redis://h")]))),
-        "SecretKeyMissing"
-    );
+    assert_eq!(reason(&with_ref, &r(SecretLookup::OtherNamespace("other".into()))), "SecretNamespace");
+    assert_eq!(reason(&with_ref, &r(secret("creds", &[("url", "redis://h")]))), "SecretKeyMissing");
     assert_eq!(
         reason(&with_ref, &r(secret("creds", &[("pw", "x")]))),
         "MissingURL",

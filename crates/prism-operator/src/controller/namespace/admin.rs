@@ -16,8 +16,8 @@ pub mod proto {
 }
 
 use proto::{
-    BackendConfig, CreateNamespaceRequest, CreateNamespaceResponse, NamespaceRevocation,
-    NamespaceRevocationAck, control_plane_client::ControlPlaneClient,
+    BackendConfig, CreateNamespaceRequest, CreateNamespaceResponse, NamespaceRevocation, NamespaceRevocationAck,
+    control_plane_client::ControlPlaneClient,
 };
 
 impl fmt::Debug for BackendConfig {
@@ -81,16 +81,13 @@ pub fn is_already_exists(message: &str) -> bool {
 
 async fn client(endpoint: &str) -> Result<ControlPlaneClient<tonic::transport::Channel>, AdminError> {
     let ep = Endpoint::from_shared(endpoint.to_owned())
-        .map_err(|e| AdminError::InvalidEndpoint {
-            endpoint: endpoint.to_owned(),
-            message: e.to_string(),
-        })?
+        .map_err(|e| AdminError::InvalidEndpoint { endpoint: endpoint.to_owned(), message: e.to_string() })?
         .connect_timeout(CALL_TIMEOUT)
         .timeout(CALL_TIMEOUT);
-    let channel = ep.connect().await.map_err(|e| AdminError::Unreachable {
-        endpoint: endpoint.to_owned(),
-        message: error_chain(&e),
-    })?;
+    let channel = ep
+        .connect()
+        .await
+        .map_err(|e| AdminError::Unreachable { endpoint: endpoint.to_owned(), message: error_chain(&e) })?;
     Ok(ControlPlaneClient::new(channel))
 }
 
@@ -141,14 +138,8 @@ pub async fn create_namespace(
                 })
             }
         }
-        Err(status)
-            if status.code() == Code::AlreadyExists || is_already_exists(status.message()) =>
-        {
-            Ok(CreateNamespaceResponse {
-                success: true,
-                message: status.message().to_owned(),
-                ..Default::default()
-            })
+        Err(status) if status.code() == Code::AlreadyExists || is_already_exists(status.message()) => {
+            Ok(CreateNamespaceResponse { success: true, message: status.message().to_owned(), ..Default::default() })
         }
         Err(status) => Err(from_status(endpoint, "CreateNamespace", &status)),
     }
@@ -174,11 +165,9 @@ pub async fn revoke_namespace(
                 })
             }
         }
-        Err(status) if status.code() == Code::NotFound => Ok(NamespaceRevocationAck {
-            success: true,
-            message: status.message().to_owned(),
-            revoked_at: 0,
-        }),
+        Err(status) if status.code() == Code::NotFound => {
+            Ok(NamespaceRevocationAck { success: true, message: status.message().to_owned(), revoked_at: 0 })
+        }
         Err(status) => Err(from_status(endpoint, "RevokeNamespace", &status)),
     }
 }
@@ -215,9 +204,7 @@ mod tests {
             .await
             .expect_err("nothing listens on port 1");
         assert!(err.is_unreachable(), "{err}");
-        let err = create_namespace("not a url", CreateNamespaceRequest::default())
-            .await
-            .expect_err("invalid");
+        let err = create_namespace("not a url", CreateNamespaceRequest::default()).await.expect_err("invalid");
         assert!(matches!(err, AdminError::InvalidEndpoint { .. }), "{err}");
     }
 }

@@ -18,17 +18,13 @@ pub fn expiry(obj: &PrismNamespace) -> Result<Option<Timestamp>, Invalid> {
     let Some(ttl) = obj.spec.ttl.as_deref() else {
         return Ok(None);
     };
-    let ttl = go_duration::parse(ttl).map_err(|e| Invalid {
-        reason: "InvalidTTL",
-        message: format!("spec.ttl: {e}"),
-    })?;
+    let ttl =
+        go_duration::parse(ttl).map_err(|e| Invalid { reason: "InvalidTTL", message: format!("spec.ttl: {e}") })?;
     let Some(created) = obj.metadata.creation_timestamp.as_ref() else {
         return Ok(None);
     };
-    let ttl = SignedDuration::try_from(ttl).map_err(|_| Invalid {
-        reason: "InvalidTTL",
-        message: "spec.ttl is too long".to_owned(),
-    })?;
+    let ttl = SignedDuration::try_from(ttl)
+        .map_err(|_| Invalid { reason: "InvalidTTL", message: "spec.ttl is too long".to_owned() })?;
     Ok(Some(created.0.checked_add(ttl).unwrap_or(Timestamp::MAX)))
 }
 

@@ -67,31 +67,27 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = base.client.clone();
-    let controller = Controller::new(
-        scope.api::<PrismNamespace>(&client),
-        watcher::Config::default(),
-    )
-    .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+    let controller = Controller::new(scope.api::<PrismNamespace>(&client), watcher::Config::default())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .trigger_backoff(crate::backoff::watch_backoff());
     let namespaces = controller.store();
+    // No child caches: reconciles need not wait for this.
+    let _synced = base.track_sync("PrismNamespace", vec![super::wait(namespaces.clone())]);
     let ctx = Arc::new(Ctx { base, settings });
     controller
-        .watches(
-            scope.api::<PrismStack>(&client),
-            watcher::Config::default(),
-            move |stack: PrismStack| {
-                let (name, ns) = (stack.name_any(), stack.namespace().unwrap_or_default());
-                namespaces
-                    .state()
-                    .into_iter()
-                    .filter(|n| {
-                        let own = n.namespace().unwrap_or_default();
-                        n.spec.proxy_ref.namespace_or(&own) == ns
-                            && request::stack_candidates(&n.spec.proxy_ref.name).contains(&name)
-                    })
-                    .map(|n| ObjectRef::from_obj(&*n))
-                    .collect::<Vec<_>>()
-            },
-        )
+        .watches(scope.api::<PrismStack>(&client), watcher::Config::default(), move |stack: PrismStack| {
+            let (name, ns) = (stack.name_any(), stack.namespace().unwrap_or_default());
+            namespaces
+                .state()
+                .into_iter()
+                .filter(|n| {
+                    let own = n.namespace().unwrap_or_default();
+                    n.spec.proxy_ref.namespace_or(&own) == ns
+                        && request::stack_candidates(&n.spec.proxy_ref.name).contains(&name)
+                })
+                .map(|n| ObjectRef::from_obj(&*n))
+                .collect::<Vec<_>>()
+        })
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -104,11 +100,7 @@ pub async fn run(
 }
 
 fn key(obj: &PrismNamespace) -> String {
-    format!(
-        "PrismNamespace/{}/{}",
-        obj.namespace().unwrap_or_default(),
-        obj.name_any()
-    )
+    format!("PrismNamespace/{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
 }
 
 #[instrument(skip_all, fields(namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any()))]
@@ -154,8 +146,7 @@ fn error_policy(obj: Arc<PrismNamespace>, err: &Error, ctx: Arc<Ctx>) -> Action 
     let base = ctx.base.clone();
     let (reason, note) = (err.reason(), err.chain(1024));
     tokio::spawn(async move {
-        base.publish(&*obj, EventType::Warning, reason, "Reconcile", note)
-            .await;
+        base.publish(&*obj, EventType::Warning, reason, "Reconcile", note).await;
     });
     Action::requeue(delay)
 }
@@ -212,10 +203,7 @@ async fn provision(obj: &PrismNamespace, ctx: &Ctx, ns: &str) -> Result<Action, 
         }
         Err(source) => {
             write_status(ctx, obj, ns, &Outcome::AdminFailed(source.clone())).await?;
-            Err(Error::AdminCall {
-                method: "CreateNamespace",
-                source,
-            })
+            Err(Error::AdminCall { method: "CreateNamespace", source })
         }
     }
 }
@@ -229,16 +217,10 @@ async fn revoke(obj: &PrismNamespace, ctx: &Ctx, ns: &str) -> Result<Action, Err
     }
     let override_ = ctx.settings.admin_endpoint.as_deref();
     let result = match resolve::endpoint(&ctx.base.client, obj, ns, override_).await? {
-        Err(invalid) => Err(admin::AdminError::Unreachable {
-            endpoint: "(none)".to_owned(),
-            message: invalid.message,
-        }),
+        Err(invalid) => Err(admin::AdminError::Unreachable { endpoint: "(none)".to_owned(), message: invalid.message }),
         Ok(endpoint) => {
             let request = NamespaceRevocation {
-                proxy_id: stored
-                    .assigned_proxy
-                    .clone()
-                    .unwrap_or_else(|| obj.spec.proxy_ref.name.clone()),
+                proxy_id: stored.assigned_proxy.clone().unwrap_or_else(|| obj.spec.proxy_ref.name.clone()),
                 namespace: obj.spec.namespace_id.clone(),
                 graceful_timeout_seconds: REVOKE_GRACEFUL_TIMEOUT_SECONDS,
             };
@@ -255,32 +237,21 @@ async fn revoke(obj: &PrismNamespace, ctx: &Ctx, ns: &str) -> Result<Action, Err
         Err(source) => source,
     };
     let grace = ctx.settings.revoke_grace_period;
-    let expired = lifecycle::grace_deadline(obj, grace)
-        .is_some_and(|d| lifecycle::passed(d, Timestamp::now()));
+    let expired = lifecycle::grace_deadline(obj, grace).is_some_and(|d| lifecycle::passed(d, Timestamp::now()));
     if expired {
         let note = format!(
             "could not revoke namespace {:?} within the grace period of {grace:?} ({source}); removing the finalizer anyway: the namespace may remain on the admin",
             obj.spec.namespace_id
         );
-        ctx.base
-            .publish(obj, EventType::Warning, "RevokeAbandoned", "Revoke", note)
-            .await;
+        ctx.base.publish(obj, EventType::Warning, "RevokeAbandoned", "Revoke", note).await;
         ctx.base.reset_backoff(&key(obj));
         return Ok(Action::await_change());
     }
     write_status(ctx, obj, ns, &Outcome::Revoking(source.clone())).await?;
-    Err(Error::AdminCall {
-        method: "RevokeNamespace",
-        source,
-    })
+    Err(Error::AdminCall { method: "RevokeNamespace", source })
 }
 
-async fn write_status(
-    ctx: &Ctx,
-    obj: &PrismNamespace,
-    ns: &str,
-    outcome: &Outcome,
-) -> Result<(), Error> {
+async fn write_status(ctx: &Ctx, obj: &PrismNamespace, ns: &str, outcome: &Outcome) -> Result<(), Error> {
     let next = status::next(obj, outcome, Timestamp::now());
     let api: Api<PrismNamespace> = Api::namespaced(ctx.base.client.clone(), ns);
     let stored = obj.status.as_ref();
@@ -292,18 +263,18 @@ async fn write_status(
         Outcome::Synced { .. } => {
             let was = stored.and_then(|s| s.observed_generation);
             if was != obj.metadata.generation {
-                let note = format!("namespace {:?} provisioned (generation {})", obj.spec.namespace_id, obj.metadata.generation.unwrap_or_default());
+                let note = format!(
+                    "namespace {:?} provisioned (generation {})",
+                    obj.spec.namespace_id,
+                    obj.metadata.generation.unwrap_or_default()
+                );
                 ctx.base.publish(obj, EventType::Normal, "Provisioned", "Provision", note).await;
             }
         }
         Outcome::Unresolved(invalid) => {
-            let changed = !before
-                .iter()
-                .any(|c| c.type_ == status::PROVISIONED && c.reason == invalid.reason);
+            let changed = !before.iter().any(|c| c.type_ == status::PROVISIONED && c.reason == invalid.reason);
             if changed {
-                ctx.base
-                    .publish(obj, EventType::Warning, invalid.reason, "Provision", invalid.message.clone())
-                    .await;
+                ctx.base.publish(obj, EventType::Warning, invalid.reason, "Provision", invalid.message.clone()).await;
             }
         }
         // Admin failures become Warning Events through the error policy.

@@ -18,9 +18,7 @@ use std::collections::BTreeMap;
 
 use prism_api::v1alpha1::{PrismNamespace, PrismStack};
 
-use super::admin::proto::{
-    AuthConfig, BackendConfig, CreateNamespaceRequest, NamespaceConfig, PatternConfig,
-};
+use super::admin::proto::{AuthConfig, BackendConfig, CreateNamespaceRequest, NamespaceConfig, PatternConfig};
 use crate::controller::backend::{build as rendered, credentials::Sensitive};
 
 /// Annotation on a PrismNamespace naming the admin endpoint directly (`http://host:port`).
@@ -60,12 +58,8 @@ pub fn admin_endpoint(
     operator_override: Option<&str>,
     stack: Option<(&str, &PrismStack)>,
 ) -> Result<String, Invalid> {
-    let annotated = obj
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(ADMIN_ENDPOINT_ANNOTATION))
-        .map(String::as_str);
+    let annotated =
+        obj.metadata.annotations.as_ref().and_then(|a| a.get(ADMIN_ENDPOINT_ANNOTATION)).map(String::as_str);
     if let Some(endpoint) = annotated.or(operator_override).filter(|e| !e.is_empty()) {
         return Ok(endpoint.trim_end_matches('/').to_owned());
     }
@@ -81,13 +75,8 @@ pub fn admin_endpoint(
     };
     let name = stack.metadata.name.clone().unwrap_or_default();
     let admin = stack.spec.admin.as_ref();
-    let port = admin
-        .and_then(|a| a.service.as_ref().and_then(|s| s.port).or(a.port))
-        .unwrap_or(DEFAULT_ADMIN_PORT);
-    Ok(format!(
-        "http://{}.{namespace}.svc:{port}",
-        admin_service(&name)
-    ))
+    let port = admin.and_then(|a| a.service.as_ref().and_then(|s| s.port).or(a.port)).unwrap_or(DEFAULT_ADMIN_PORT);
+    Ok(format!("http://{}.{namespace}.svc:{port}", admin_service(&name)))
 }
 
 /// What `resolve` found for one entry of `spec.patterns`.
@@ -168,26 +157,15 @@ pub fn create_request(
             None => {
                 backends
                     .entry(p.backend.clone())
-                    .or_insert_with(|| BackendConfig {
-                        backend_type: p.backend.clone(),
-                        ..Default::default()
-                    });
+                    .or_insert_with(|| BackendConfig { backend_type: p.backend.clone(), ..Default::default() });
             }
         }
     }
     Ok(CreateNamespaceRequest {
         namespace: spec.namespace_id.clone(),
         requesting_proxy: spec.proxy_ref.name.clone(),
-        config: Some(NamespaceConfig {
-            backends,
-            patterns,
-            auth: auth(obj),
-            metadata: metadata(obj),
-        }),
-        principal: format!(
-            "{k8s_namespace}/{}",
-            obj.metadata.name.clone().unwrap_or_default()
-        ),
+        config: Some(NamespaceConfig { backends, patterns, auth: auth(obj), metadata: metadata(obj) }),
+        principal: format!("{k8s_namespace}/{}", obj.metadata.name.clone().unwrap_or_default()),
     })
 }
 
@@ -210,11 +188,7 @@ fn backend_config(conn: &BackendConnection) -> BackendConfig {
         .collect();
     BackendConfig {
         backend_type: fact(rendered::KEY_PROVIDER).unwrap_or_default(),
-        connection_string: conn
-            .url
-            .as_ref()
-            .map(|u| u.expose().to_owned())
-            .unwrap_or_default(),
+        connection_string: conn.url.as_ref().map(|u| u.expose().to_owned()).unwrap_or_default(),
         credentials,
         options,
     }
@@ -234,11 +208,7 @@ pub fn auth(obj: &PrismNamespace) -> Option<AuthConfig> {
         options.insert("serviceAccounts".to_owned(), accounts.join(","));
     }
     let oidc = auth.oidc_issuer.is_some();
-    Some(AuthConfig {
-        enabled: oidc,
-        provider: if oidc { "oidc".to_owned() } else { String::new() },
-        options,
-    })
+    Some(AuthConfig { enabled: oidc, provider: if oidc { "oidc".to_owned() } else { String::new() }, options })
 }
 
 /// `config.metadata` of the request: quotas, tags and display name, flattened.
@@ -250,14 +220,8 @@ pub fn metadata(obj: &PrismNamespace) -> BTreeMap<String, String> {
         for (key, value) in [
             ("quota.maxKeys", q.max_keys),
             ("quota.maxConnections", q.max_connections.map(i64::from)),
-            (
-                "quota.rateLimit.requestsPerSecond",
-                rate.and_then(|r| r.requests_per_second).map(i64::from),
-            ),
-            (
-                "quota.rateLimit.burstSize",
-                rate.and_then(|r| r.burst_size).map(i64::from),
-            ),
+            ("quota.rateLimit.requestsPerSecond", rate.and_then(|r| r.requests_per_second).map(i64::from)),
+            ("quota.rateLimit.burstSize", rate.and_then(|r| r.burst_size).map(i64::from)),
         ] {
             if let Some(v) = value {
                 out.insert(key.to_owned(), v.to_string());
@@ -276,10 +240,8 @@ pub fn metadata(obj: &PrismNamespace) -> BTreeMap<String, String> {
 /// The quota entries of `metadata`, for the QuotasEnforced condition's message.
 pub fn quota_summary(obj: &PrismNamespace) -> Option<String> {
     let m = metadata(obj);
-    let quotas: Vec<String> = m
-        .iter()
-        .filter_map(|(k, v)| k.strip_prefix("quota.").map(|k| format!("{k}={v}")))
-        .collect();
+    let quotas: Vec<String> =
+        m.iter().filter_map(|(k, v)| k.strip_prefix("quota.").map(|k| format!("{k}={v}"))).collect();
     (!quotas.is_empty()).then(|| quotas.join(", "))
 }
 

@@ -125,10 +125,7 @@ fn missing_references_are_reported() {
     assert!(err.message.contains("pubsub-nats"));
     let mut i = inputs();
     i.backends.insert("cache".into(), None);
-    assert_eq!(
-        create_request(&obj, "prism-system", &i).expect_err("not rendered").reason,
-        "BackendNotRendered"
-    );
+    assert_eq!(create_request(&obj, "prism-system", &i).expect_err("not rendered").reason, "BackendNotRendered");
 }
 
 #[test]
@@ -171,9 +168,6 @@ fn admin_endpoint_precedence() {
     );
     let annotated = tenant(json!({"metadata": {"name": "t", "namespace": "ns",
         "annotations": {ADMIN_ENDPOINT_ANNOTATION: "http://10.0.0.1:1"}}}));
-    assert_eq!(
-        admin_endpoint(&annotated, Some("http://127.0.0.1:5000"), None),
-        Ok("http://10.0.0.1:1".to_owned())
-    );
+    assert_eq!(admin_endpoint(&annotated, Some("http://127.0.0.1:5000"), None), Ok("http://10.0.0.1:1".to_owned()));
     assert_eq!(admin_endpoint(&obj, None, None).expect_err("none").reason, "StackNotFound");
 }

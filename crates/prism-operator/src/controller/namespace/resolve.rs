@@ -23,22 +23,15 @@ where
         + DeserializeOwned
         + std::fmt::Debug,
 {
-    Api::<K>::namespaced(client.clone(), ns)
-        .get_opt(name)
-        .await
-        .map_err(|source| Error::ResolveReference {
-            kind,
-            name: name.to_owned(),
-            source,
-        })
+    Api::<K>::namespaced(client.clone(), ns).get_opt(name).await.map_err(|source| Error::ResolveReference {
+        kind,
+        name: name.to_owned(),
+        source,
+    })
 }
 
 /// The PrismStack `proxyRef` names (directly or as `<stack>-proxy`), with its namespace.
-pub async fn stack(
-    client: &Client,
-    obj: &PrismNamespace,
-    ns: &str,
-) -> Result<Option<(String, PrismStack)>, Error> {
+pub async fn stack(client: &Client, obj: &PrismNamespace, ns: &str) -> Result<Option<(String, PrismStack)>, Error> {
     let stack_ns = obj.spec.proxy_ref.namespace_or(ns).to_owned();
     for name in request::stack_candidates(&obj.spec.proxy_ref.name) {
         if let Some(stack) = get::<PrismStack>(client, &stack_ns, "PrismStack", &name).await? {
@@ -60,11 +53,7 @@ pub async fn endpoint(
         return Ok(Ok(endpoint));
     }
     let stack = stack(client, obj, ns).await?;
-    Ok(request::admin_endpoint(
-        obj,
-        operator_override,
-        stack.as_ref().map(|(n, s)| (n.as_str(), s)),
-    ))
+    Ok(request::admin_endpoint(obj, operator_override, stack.as_ref().map(|(n, s)| (n.as_str(), s))))
 }
 
 /// The patterns and backend connections the request is built from.
@@ -75,19 +64,8 @@ pub async fn inputs(client: &Client, obj: &PrismNamespace, ns: &str) -> Result<I
         let summary = pattern.map(|p| PatternSummary {
             pattern_type: p.spec.pattern.clone(),
             backend: p.spec.backend.clone(),
-            backend_config: p
-                .spec
-                .backend_config
-                .as_ref()
-                .filter(|r| r.namespace_or(ns) == ns)
-                .map(|r| r.name.clone()),
-            settings: p
-                .spec
-                .config
-                .iter()
-                .flatten()
-                .map(|(k, v)| (k.clone(), v.to_string()))
-                .collect(),
+            backend_config: p.spec.backend_config.as_ref().filter(|r| r.namespace_or(ns) == ns).map(|r| r.name.clone()),
+            settings: p.spec.config.iter().flatten().map(|(k, v)| (k.clone(), v.to_string())).collect(),
         });
         if let Some(backend) = summary.as_ref().and_then(|s| s.backend_config.clone())
             && !out.backends.contains_key(&backend)
@@ -101,11 +79,7 @@ pub async fn inputs(client: &Client, obj: &PrismNamespace, ns: &str) -> Result<I
 }
 
 /// A PrismBackend's rendered ConfigMap and Secret, when both exist.
-async fn connection(
-    client: &Client,
-    ns: &str,
-    backend: &str,
-) -> Result<Option<BackendConnection>, Error> {
+async fn connection(client: &Client, ns: &str, backend: &str) -> Result<Option<BackendConnection>, Error> {
     let cm_name = naming::backend_config_map(backend);
     let Some(cm) = get::<ConfigMap>(client, ns, "ConfigMap", &cm_name).await? else {
         return Ok(None);

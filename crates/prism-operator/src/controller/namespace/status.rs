@@ -47,20 +47,14 @@ pub fn is_synced(obj: &PrismNamespace) -> bool {
     };
     status.observed_generation.is_some()
         && status.observed_generation == obj.metadata.generation
-        && status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == PROVISIONED && c.status == "True")
+        && status.conditions.iter().any(|c| c.type_ == PROVISIONED && c.status == "True")
 }
 
 /// The status to store next.
 pub fn next(obj: &PrismNamespace, outcome: &Outcome, now: Timestamp) -> PrismNamespaceStatus {
     let stored = obj.status.clone().unwrap_or_default();
     let generation = obj.metadata.generation;
-    let mut s = PrismNamespaceStatus {
-        conditions: Vec::new(),
-        ..stored.clone()
-    };
+    let mut s = PrismNamespaceStatus { conditions: Vec::new(), ..stored.clone() };
     let not_provisioned = |reason: &str, message: &str| {
         vec![
             Desired::new(PROVISIONED, false, reason, message),
@@ -86,12 +80,9 @@ pub fn next(obj: &PrismNamespace, outcome: &Outcome, now: Timestamp) -> PrismNam
                 s.assigned_partition = Some(response.assigned_partition);
             }
             let quotas = match request::quota_summary(obj) {
-                Some(q) => Desired::new(
-                    QUOTAS_ENFORCED,
-                    true,
-                    "QuotasApplied",
-                    format!("quotas sent to the admin: {q}"),
-                ),
+                Some(q) => {
+                    Desired::new(QUOTAS_ENFORCED, true, "QuotasApplied", format!("quotas sent to the admin: {q}"))
+                }
                 None => Desired::new(QUOTAS_ENFORCED, true, "NoQuotas", "no quotas requested"),
             };
             vec![
@@ -99,20 +90,14 @@ pub fn next(obj: &PrismNamespace, outcome: &Outcome, now: Timestamp) -> PrismNam
                     PROVISIONED,
                     true,
                     "NamespaceCreated",
-                    format!(
-                        "namespace {:?} provisioned on the admin at {endpoint}",
-                        obj.spec.namespace_id
-                    ),
+                    format!("namespace {:?} provisioned on the admin at {endpoint}", obj.spec.namespace_id),
                 ),
                 quotas,
             ]
         }
         Outcome::Unresolved(invalid) => {
-            s.phase = Some(if stored.provisioned_at.is_some() {
-                NamespacePhase::Failed
-            } else {
-                NamespacePhase::Pending
-            });
+            s.phase =
+                Some(if stored.provisioned_at.is_some() { NamespacePhase::Failed } else { NamespacePhase::Pending });
             not_provisioned(invalid.reason, &invalid.message)
         }
         Outcome::AdminFailed(err) => {
@@ -123,16 +108,16 @@ pub fn next(obj: &PrismNamespace, outcome: &Outcome, now: Timestamp) -> PrismNam
         Outcome::Revoking(err) => {
             s.phase = Some(NamespacePhase::Terminating);
             s.proxy_status = Some(proxy_status(err).to_owned());
-            let mut d = vec![Desired::new(
-                PROVISIONED,
-                true,
-                "RevokePending",
-                format!("revoking the namespace: {err}"),
-            )];
+            let mut d =
+                vec![Desired::new(PROVISIONED, true, "RevokePending", format!("revoking the namespace: {err}"))];
             // Keep QuotasEnforced as it was: nothing changed on the admin yet.
-            d.extend(stored.conditions.iter().filter(|c| c.type_ == QUOTAS_ENFORCED).map(|c| {
-                Desired::new(QUOTAS_ENFORCED, c.status == "True", c.reason.clone(), c.message.clone())
-            }));
+            d.extend(
+                stored
+                    .conditions
+                    .iter()
+                    .filter(|c| c.type_ == QUOTAS_ENFORCED)
+                    .map(|c| Desired::new(QUOTAS_ENFORCED, c.status == "True", c.reason.clone(), c.message.clone())),
+            );
             d
         }
     };
@@ -150,11 +135,7 @@ pub fn reason(err: &AdminError) -> &'static str {
 }
 
 fn proxy_status(err: &AdminError) -> &'static str {
-    if err.is_unreachable() {
-        PROXY_UNREACHABLE
-    } else {
-        PROXY_ERROR
-    }
+    if err.is_unreachable() { PROXY_UNREACHABLE } else { PROXY_ERROR }
 }
 
 #[cfg(test)]
@@ -211,10 +192,7 @@ mod tests {
 
     #[test]
     fn failures_are_conditions() {
-        let down = AdminError::Unreachable {
-            endpoint: "http://a:1".into(),
-            message: "connection refused".into(),
-        };
+        let down = AdminError::Unreachable { endpoint: "http://a:1".into(), message: "connection refused".into() };
         let s = next(&obj(1, None), &Outcome::AdminFailed(down.clone()), at(0));
         assert_eq!(s.phase, Some(NamespacePhase::Failed));
         assert_eq!(s.proxy_status.as_deref(), Some(PROXY_UNREACHABLE));
@@ -229,10 +207,7 @@ mod tests {
         };
         let s = next(&obj(1, None), &Outcome::AdminFailed(refused), at(0));
         assert_eq!(s.proxy_status.as_deref(), Some(PROXY_ERROR));
-        let unresolved = Outcome::Unresolved(request::Invalid {
-            reason: "StackNotFound",
-            message: "m".into(),
-        });
+        let unresolved = Outcome::Unresolved(request::Invalid { reason: "StackNotFound", message: "m".into() });
         assert_eq!(next(&obj(1, None), &unresolved, at(0)).phase, Some(NamespacePhase::Pending));
         let active = next(&obj(1, None), &synced(), at(0));
         let s = next(&obj(1, Some(active)), &Outcome::Revoking(down), at(5));

@@ -31,12 +31,18 @@ use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismPatternStatus};
 use tracing::{info, instrument, warn};
 
 use self::validate::{BackendConfig, Resolved};
-use super::{Changes, Scope, children, keda_watch};
-use crate::{apply, context::Context, error::Error, keda, naming, status as conditions};
+use super::{Changes, Scope, children, keda_watch, wait};
+use crate::{
+    apply,
+    context::{Context, Synced},
+    error::Error,
+    keda, naming, status as conditions,
+};
 
 /// The controller's view of the cluster: caches of the children and of PrismBackends.
 pub struct Ctx {
     base: Arc<Context>,
+    synced: Synced,
     deployments: Store<Deployment>,
     services: Store<Service>,
     hpas: Store<HorizontalPodAutoscaler>,
@@ -55,14 +61,18 @@ pub async fn run(
     let owned = watcher::Config::default().labels(&naming::runner_children_selector());
 
     let (deployments, w) = reflector::store();
-    let deployment_events =
-        watcher(scope.api::<Deployment>(&client), owned.clone()).default_backoff().reflect(w).touched_objects();
+    let deployment_events = watcher(scope.api::<Deployment>(&client), owned.clone())
+        .backoff(crate::backoff::watch_backoff())
+        .reflect(w)
+        .touched_objects();
     let (services, w) = reflector::store();
-    let service_events =
-        watcher(scope.api::<Service>(&client), owned.clone()).default_backoff().reflect(w).touched_objects();
+    let service_events = watcher(scope.api::<Service>(&client), owned.clone())
+        .backoff(crate::backoff::watch_backoff())
+        .reflect(w)
+        .touched_objects();
     let (hpas, w) = reflector::store();
     let hpa_events = watcher(scope.api::<HorizontalPodAutoscaler>(&client), owned.clone())
-        .default_backoff()
+        .backoff(crate::backoff::watch_backoff())
         .reflect(w)
         .touched_objects();
     let so_resource = keda::scaled_object_resource();
@@ -73,25 +83,36 @@ pub async fn run(
     // The ScaledObject watch starts once KEDA's CRD exists (it may be installed later).
     let so_events = futures::stream::once(async move {
         keda_watch::installed(keda_rx).await;
-        watcher(so_api, owned).default_backoff().reflect(so_writer).touched_objects()
+        watcher(so_api, owned).backoff(crate::backoff::watch_backoff()).reflect(so_writer).touched_objects()
     })
     .flatten();
     let (backends, w) = reflector::store();
     let backend_events = watcher(scope.api::<PrismBackend>(&client), watcher::Config::default())
-        .default_backoff()
+        .backoff(crate::backoff::watch_backoff())
         .reflect(w)
         .touched_objects();
 
     let controller = Controller::new(scope.api::<PrismPattern>(&client), watcher::Config::default())
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .trigger_backoff(crate::backoff::watch_backoff());
     let patterns = controller.store();
-    let ctx = Arc::new(Ctx { base: base.clone(), deployments, services, hpas, scaled_objects, backends });
+    let synced = base.track_sync(
+        "PrismPattern",
+        vec![
+            wait(patterns.clone()),
+            wait(deployments.clone()),
+            wait(services.clone()),
+            wait(hpas.clone()),
+            wait(backends.clone()),
+        ],
+    );
+    let ctx = Arc::new(Ctx { base: base.clone(), synced, deployments, services, hpas, scaled_objects, backends });
     controller
-        .owns_stream(deployment_events)
-        .owns_stream(service_events)
-        .owns_stream(hpa_events)
-        .owns_stream_with(so_events, so_resource)
-        .watches_stream(backend_events, move |backend: PrismBackend| {
+        .owns_stream(super::without_errors(deployment_events))
+        .owns_stream(super::without_errors(service_events))
+        .owns_stream(super::without_errors(hpa_events))
+        .owns_stream_with(super::without_errors(so_events), so_resource)
+        .watches_stream(super::without_errors(backend_events), move |backend: PrismBackend| {
             let (name, ns) = (backend.name_any(), backend.namespace());
             patterns
                 .state()
@@ -118,6 +139,8 @@ fn key(pattern: &PrismPattern) -> String {
 
 #[instrument(skip_all, fields(namespace = pattern.namespace().unwrap_or_default(), name = %pattern.name_any()))]
 async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    ctx.synced.clone().await;
+    let _timer = ctx.base.metrics.reconcile("PrismPattern");
     let ns = pattern.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let owner = pattern.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
     let resolved = resolve(&ctx, &pattern, &ns);
@@ -141,6 +164,7 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
 }
 
 fn error_policy(pattern: Arc<PrismPattern>, err: &Error, ctx: Arc<Ctx>) -> Action {
+    ctx.base.metrics.failure("PrismPattern", err.reason());
     let delay = ctx.base.next_backoff(&key(&pattern));
     warn!(name = %pattern.name_any(), error = %err.chain(1024), retry_in = ?delay, "reconcile failed");
     let base = ctx.base.clone();

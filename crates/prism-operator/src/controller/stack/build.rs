@@ -94,7 +94,9 @@ fn add_component(out: &mut Children, c: &Component) {
     let target = Target { name: &w.name, namespace: &w.namespace, labels: &w.labels, owner: &w.owner };
     match &c.autoscaler {
         Autoscaler::Hpa(h) => out.hpas.push(autoscaling::build_hpa(&target, h)),
-        Autoscaler::Keda(k) if c.autoscaler_available => out.scaled_objects.push(autoscaling::build_scaled_object(&target, k)),
+        Autoscaler::Keda(k) if c.autoscaler_available => {
+            out.scaled_objects.push(autoscaling::build_scaled_object(&target, k))
+        }
         _ => {}
     }
 }

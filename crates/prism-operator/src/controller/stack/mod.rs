@@ -38,12 +38,17 @@ use kube::{
 use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismStack, PrismStackStatus};
 use tracing::{info, instrument, warn};
 
-use super::{Changes, Scope, children::ensure_all, keda_watch};
-use crate::{context::Context, error::Error, keda, naming, status as conditions};
+use super::{Changes, Scope, children::ensure_all, keda_watch, wait};
+use crate::{
+    context::{Context, Synced},
+    error::Error,
+    keda, naming, status as conditions,
+};
 
 /// Caches of everything the stack controller owns.
 pub struct Ctx {
     base: Arc<Context>,
+    synced: Synced,
     deployments: Store<Deployment>,
     services: Store<Service>,
     hpas: Store<HorizontalPodAutoscaler>,
@@ -57,14 +62,22 @@ pub struct Ctx {
 }
 
 /// Runs the PrismStack controller until `shutdown` resolves.
-pub async fn run(base: Arc<Context>, scope: Scope, concurrency: u16, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+pub async fn run(
+    base: Arc<Context>,
+    scope: Scope,
+    concurrency: u16,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
     let client = base.client.clone();
     let components = watcher::Config::default().labels(&naming::stack_children_selector());
     let managed = watcher::Config::default().labels(&naming::managed_selector());
     macro_rules! owned {
         ($kind:ty, $config:expr) => {{
             let (store, writer) = reflector::store::<$kind>();
-            let events = watcher(scope.api::<$kind>(&client), $config).default_backoff().reflect(writer).touched_objects();
+            let events = watcher(scope.api::<$kind>(&client), $config)
+                .backoff(crate::backoff::watch_backoff())
+                .reflect(writer)
+                .touched_objects();
             (store, events)
         }};
     }
@@ -84,12 +97,28 @@ pub async fn run(base: Arc<Context>, scope: Scope, concurrency: u16, shutdown: i
     let keda_rx = base.keda.clone();
     let so_events = futures::stream::once(async move {
         keda_watch::installed(keda_rx).await;
-        watcher(so_api, components).default_backoff().reflect(so_writer).touched_objects()
+        watcher(so_api, components).backoff(crate::backoff::watch_backoff()).reflect(so_writer).touched_objects()
     })
     .flatten();
 
+    let controller = Controller::new(scope.api::<PrismStack>(&client), watcher::Config::default());
+    let synced = base.track_sync(
+        "PrismStack",
+        [
+            wait(controller.store()),
+            wait(deployments.clone()),
+            wait(services.clone()),
+            wait(hpas.clone()),
+            wait(pdbs.clone()),
+        ]
+        .into_iter()
+        .chain([wait(service_accounts.clone()), wait(roles.clone()), wait(role_bindings.clone())])
+        .chain([wait(patterns.clone()), wait(backends.clone())])
+        .collect(),
+    );
     let ctx = Arc::new(Ctx {
         base: base.clone(),
+        synced,
         deployments,
         services,
         hpas,
@@ -101,18 +130,19 @@ pub async fn run(base: Arc<Context>, scope: Scope, concurrency: u16, shutdown: i
         patterns,
         backends,
     });
-    Controller::new(scope.api::<PrismStack>(&client), watcher::Config::default())
+    controller
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .owns_stream(deployment_events)
-        .owns_stream(service_events)
-        .owns_stream(hpa_events)
-        .owns_stream(pdb_events)
-        .owns_stream(sa_events)
-        .owns_stream(role_events)
-        .owns_stream(rb_events)
-        .owns_stream(pattern_events)
-        .owns_stream(backend_events)
-        .owns_stream_with(so_events, so_resource)
+        .trigger_backoff(crate::backoff::watch_backoff())
+        .owns_stream(super::without_errors(deployment_events))
+        .owns_stream(super::without_errors(service_events))
+        .owns_stream(super::without_errors(hpa_events))
+        .owns_stream(super::without_errors(pdb_events))
+        .owns_stream(super::without_errors(sa_events))
+        .owns_stream(super::without_errors(role_events))
+        .owns_stream(super::without_errors(rb_events))
+        .owns_stream(super::without_errors(pattern_events))
+        .owns_stream(super::without_errors(backend_events))
+        .owns_stream_with(super::without_errors(so_events), so_resource)
         .reconcile_all_on(keda_watch::changes(base.keda.clone()))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -130,6 +160,8 @@ fn key(stack: &PrismStack) -> String {
 
 #[instrument(skip_all, fields(namespace = stack.namespace().unwrap_or_default(), name = %stack.name_any()))]
 async fn reconcile(stack: Arc<PrismStack>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    ctx.synced.clone().await;
+    let _timer = ctx.base.metrics.reconcile("PrismStack");
     let ns = stack.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let owner = stack.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
     let valid = validate::validate(&stack, &ns, owner.clone(), ctx.base.keda_installed(), &ctx.base.defaults);
@@ -144,6 +176,7 @@ async fn reconcile(stack: Arc<PrismStack>, ctx: Arc<Ctx>) -> Result<Action, Erro
 }
 
 fn error_policy(stack: Arc<PrismStack>, err: &Error, ctx: Arc<Ctx>) -> Action {
+    ctx.base.metrics.failure("PrismStack", err.reason());
     let delay = ctx.base.next_backoff(&key(&stack));
     warn!(name = %stack.name_any(), error = %err.chain(1024), retry_in = ?delay, "reconcile failed");
     let (base, note, reason) = (ctx.base.clone(), err.chain(1024), err.reason());
@@ -161,23 +194,65 @@ struct Live {
     backends: Vec<PrismBackend>,
 }
 
-async fn apply_children(ctx: &Ctx, ns: &str, uid: &str, d: build::Children, changes: &mut Changes) -> Result<Live, Error> {
+async fn apply_children(
+    ctx: &Ctx,
+    ns: &str,
+    uid: &str,
+    d: build::Children,
+    changes: &mut Changes,
+) -> Result<Live, Error> {
     let c = &ctx.base.client;
     let retain = &d.retain;
     // Backends first: patterns refer to their rendered connections.
-    let backends = ensure_all(&Api::namespaced(c.clone(), ns), "PrismBackend", &ctx.backends, d.backends, &[], ns, uid, changes).await?;
-    let deployments = ensure_all(&Api::namespaced(c.clone(), ns), "Deployment", &ctx.deployments, d.deployments, retain, ns, uid, changes).await?;
+    let backends =
+        ensure_all(&Api::namespaced(c.clone(), ns), "PrismBackend", &ctx.backends, d.backends, &[], ns, uid, changes)
+            .await?;
+    let deployments = ensure_all(
+        &Api::namespaced(c.clone(), ns),
+        "Deployment",
+        &ctx.deployments,
+        d.deployments,
+        retain,
+        ns,
+        uid,
+        changes,
+    )
+    .await?;
     ensure_all(&Api::namespaced(c.clone(), ns), "Service", &ctx.services, d.services, retain, ns, uid, changes).await?;
-    ensure_all(&Api::namespaced(c.clone(), ns), "PodDisruptionBudget", &ctx.pdbs, d.pdbs, retain, ns, uid, changes).await?;
-    ensure_all(&Api::namespaced(c.clone(), ns), "HorizontalPodAutoscaler", &ctx.hpas, d.hpas, retain, ns, uid, changes).await?;
+    ensure_all(&Api::namespaced(c.clone(), ns), "PodDisruptionBudget", &ctx.pdbs, d.pdbs, retain, ns, uid, changes)
+        .await?;
+    ensure_all(&Api::namespaced(c.clone(), ns), "HorizontalPodAutoscaler", &ctx.hpas, d.hpas, retain, ns, uid, changes)
+        .await?;
     if ctx.base.keda_installed() {
         let api = Api::namespaced_with(c.clone(), ns, &keda::scaled_object_resource());
         ensure_all(&api, "ScaledObject", &ctx.scaled_objects, d.scaled_objects, retain, ns, uid, changes).await?;
     }
-    ensure_all(&Api::namespaced(c.clone(), ns), "ServiceAccount", &ctx.service_accounts, d.service_accounts, retain, ns, uid, changes).await?;
+    ensure_all(
+        &Api::namespaced(c.clone(), ns),
+        "ServiceAccount",
+        &ctx.service_accounts,
+        d.service_accounts,
+        retain,
+        ns,
+        uid,
+        changes,
+    )
+    .await?;
     ensure_all(&Api::namespaced(c.clone(), ns), "Role", &ctx.roles, d.roles, retain, ns, uid, changes).await?;
-    ensure_all(&Api::namespaced(c.clone(), ns), "RoleBinding", &ctx.role_bindings, d.role_bindings, retain, ns, uid, changes).await?;
-    let patterns = ensure_all(&Api::namespaced(c.clone(), ns), "PrismPattern", &ctx.patterns, d.patterns, &[], ns, uid, changes).await?;
+    ensure_all(
+        &Api::namespaced(c.clone(), ns),
+        "RoleBinding",
+        &ctx.role_bindings,
+        d.role_bindings,
+        retain,
+        ns,
+        uid,
+        changes,
+    )
+    .await?;
+    let patterns =
+        ensure_all(&Api::namespaced(c.clone(), ns), "PrismPattern", &ctx.patterns, d.patterns, &[], ns, uid, changes)
+            .await?;
     let find = |name: &str| {
         deployments.iter().find(|x| x.name_any() == name).cloned().or_else(|| {
             // A component left alone (invalid placement) is observed from the cache.

@@ -62,10 +62,7 @@ pub fn observe(
 
     let not_ready: Vec<(&str, String)> = [
         (!is_ready(&proxy_status)).then(|| ("ProxyNotReady", format!("proxy {}", proxy_status.summary))),
-        admin_status
-            .as_ref()
-            .filter(|a| !is_ready(a))
-            .map(|a| ("AdminNotReady", format!("admin {}", a.summary))),
+        admin_status.as_ref().filter(|a| !is_ready(a)).map(|a| ("AdminNotReady", format!("admin {}", a.summary))),
         (patterns_status.ready < patterns_status.total)
             .then(|| ("PatternsNotReady", format!("patterns {} running", patterns_status.summary))),
         (backends_status.ready < backends_status.total)
@@ -88,12 +85,17 @@ pub fn observe(
             *reason,
             not_ready.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join(", "),
         ),
-        (None, false) => Desired::new(READY, true, "AllComponentsReady", "proxy, admin, patterns and backends are ready"),
+        (None, false) => {
+            Desired::new(READY, true, "AllComponentsReady", "proxy, admin, patterns and backends are ready")
+        }
     };
 
     let degraded = patterns.iter().any(|p| matches!(phase(p), Some(PatternPhase::Failed | PatternPhase::Degraded)))
         || backends.iter().any(|b| {
-            b.status.as_ref().and_then(|s| s.phase).is_some_and(|p| matches!(p, BackendPhase::Unhealthy | BackendPhase::Invalid))
+            b.status
+                .as_ref()
+                .and_then(|s| s.phase)
+                .is_some_and(|p| matches!(p, BackendPhase::Unhealthy | BackendPhase::Invalid))
         });
     let phase = if invalid {
         StackPhase::Failed

@@ -7,20 +7,17 @@ use k8s_openapi::{
     api::core::v1::{Container, ContainerPort, EnvVar, EnvVarSource, ObjectFieldSelector, Probe, TCPSocketAction},
     apimachinery::pkg::{apis::meta::v1::OwnerReference, util::intstr::IntOrString},
 };
-use prism_api::{
-    v1alpha1::{
-        AutoscalingSpec, BackendProvider, ConnectionSpec, ObjectReference, PlacementSpec, PrismBackend,
-        PrismBackendSpec, PrismPattern, PrismPatternSpec, PrismStack, SecretKeysReference, ServiceSpec, ServiceType,
-        StackBackendSpec, StackPatternSpec,
-    },
+use prism_api::v1alpha1::{
+    AutoscalingSpec, BackendProvider, ConnectionSpec, ObjectReference, PlacementSpec, PrismBackend, PrismBackendSpec,
+    PrismPattern, PrismPatternSpec, PrismStack, SecretKeysReference, ServiceSpec, ServiceType, StackBackendSpec,
+    StackPatternSpec,
 };
 
 use super::rbac::LeaderElection;
 use crate::{
     autoscaling::Autoscaler,
     config::Defaults,
-    naming, observability,
-    placement,
+    naming, observability, placement,
     workload::{Exposure, Workload},
 };
 
@@ -97,16 +94,17 @@ pub fn validate(
     let spec = &stack.spec;
     let admin_spec = spec.admin.as_ref().filter(|a| a.enabled == Some(true));
     let admin_port = admin_spec.and_then(|a| a.port).unwrap_or(ADMIN_PORT);
-    let leader_election = admin_spec.and_then(|a| a.leader_election.as_ref()).filter(|le| le.enabled == Some(true)).map(
-        |le| LeaderElection {
+    let leader_election = admin_spec
+        .and_then(|a| a.leader_election.as_ref())
+        .filter(|le| le.enabled == Some(true))
+        .map(|le| LeaderElection {
             service_account: naming::admin_name(&o.name),
             role: naming::admin_leader_election_role(&o.name),
             lease_name: le.lease_name.clone().unwrap_or_else(|| naming::default_lease_name(&o.name)),
             lease_duration: le.lease_duration.clone().unwrap_or_else(|| "15s".to_owned()),
             renew_deadline: le.renew_deadline.clone().unwrap_or_else(|| "10s".to_owned()),
             retry_period: le.retry_period.clone().unwrap_or_else(|| "2s".to_owned()),
-        },
-    );
+        });
 
     let proxy = spec.proxy.clone().unwrap_or_default();
     let proxy_port = proxy.port.unwrap_or(PROXY_PORT);
@@ -283,7 +281,9 @@ fn child_pattern(o: &Owner<'_>, entry: &StackPatternSpec, backend_names: &[&str]
             .contains(&entry.backend.as_str())
             .then(|| ObjectReference { name: entry.backend.clone(), namespace: None }),
         config: entry.config.clone(),
-        service: Some(entry.service.clone().unwrap_or(ServiceSpec { port: Some(PATTERN_SERVICE_PORT), ..Default::default() })),
+        service: Some(
+            entry.service.clone().unwrap_or(ServiceSpec { port: Some(PATTERN_SERVICE_PORT), ..Default::default() }),
+        ),
         autoscaling: entry.autoscaling.clone(),
         placement,
         image_pull_secrets: o.stack.spec.image_pull_secrets.clone(),
@@ -373,14 +373,22 @@ mod tests {
         assert!(!admin.pdb);
         let providers: Vec<(String, BackendProvider)> =
             v.backends.iter().map(|b| (b.metadata.name.clone().unwrap_or_default(), b.spec.provider)).collect();
-        assert_eq!(providers, [("nats".to_owned(), BackendProvider::Nats), ("postgres".to_owned(), BackendProvider::Postgres)]);
+        assert_eq!(
+            providers,
+            [("nats".to_owned(), BackendProvider::Nats), ("postgres".to_owned(), BackendProvider::Postgres)]
+        );
         let nats = &v.backends[0].spec.connection.as_ref().expect("connection");
         assert_eq!(nats.url.as_deref(), Some("nats://nats.prism-system.svc.cluster.local:4222"));
         let pubsub = v.patterns.iter().find(|p| p.metadata.name.as_deref() == Some("pubsub-nats")).expect("pattern");
-        assert_eq!(pubsub.spec.backend_config.as_ref().map(|r| r.name.as_str()), Some("nats"), "wired to the stack backend");
+        assert_eq!(
+            pubsub.spec.backend_config.as_ref().map(|r| r.name.as_str()),
+            Some("nats"),
+            "wired to the stack backend"
+        );
         assert_eq!(pubsub.spec.service.as_ref().and_then(|s| s.port), Some(PATTERN_SERVICE_PORT));
         assert_eq!(pubsub.metadata.labels.as_ref().expect("labels")["stack"], "prism-dev");
-        let memstore = v.patterns.iter().find(|p| p.metadata.name.as_deref() == Some("keyvalue-memstore")).expect("pattern");
+        let memstore =
+            v.patterns.iter().find(|p| p.metadata.name.as_deref() == Some("keyvalue-memstore")).expect("pattern");
         assert!(memstore.spec.backend_config.is_none(), "memstore is not a declared backend");
         // Observability reaches the proxy (metrics on the gRPC port: no duplicate port entry).
         let c = &proxy.workload.container;
@@ -391,12 +399,16 @@ mod tests {
     #[test]
     fn runner_spec_becomes_pattern_placement() {
         let v = validated(include_str!("../../../../../config/samples/prismstack_runnerspec_example.yaml"));
-        let large = v.patterns.iter().find(|p| p.metadata.name.as_deref() == Some("cache-redis-large")).expect("pattern");
+        let large =
+            v.patterns.iter().find(|p| p.metadata.name.as_deref() == Some("cache-redis-large")).expect("pattern");
         let placement = large.spec.placement.as_ref().expect("placement");
         assert_eq!(placement.node_selector.as_ref().expect("selector")["memory-optimized"], "true");
         let admin = v.admin.expect("admin").expect("valid");
         let le = v.leader_election.expect("leader election");
-        assert_eq!((le.lease_duration.as_str(), le.renew_deadline.as_str(), le.retry_period.as_str()), ("15s", "10s", "2s"));
+        assert_eq!(
+            (le.lease_duration.as_str(), le.renew_deadline.as_str(), le.retry_period.as_str()),
+            ("15s", "10s", "2s")
+        );
         assert_eq!(admin.workload.service_account.as_deref(), Some("prism-production-admin"));
         assert_eq!(admin.exposure.type_, "LoadBalancer");
         assert_eq!(admin.exposure.annotations["service.beta.kubernetes.io/aws-load-balancer-type"], "nlb");

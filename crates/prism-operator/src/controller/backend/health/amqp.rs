@@ -25,7 +25,7 @@ pub fn parse_frame_header(header: &[u8; 7]) -> Result<usize, String> {
         return Err(format!("expected a method frame, got frame type {}", header[0]));
     }
     let size = u32::from_be_bytes([header[3], header[4], header[5], header[6]]) as usize;
-    if size < 6 || size > MAX_FRAME {
+    if !(6..=MAX_FRAME).contains(&size) {
         return Err(format!("implausible frame size {size}"));
     }
     Ok(size)
@@ -43,9 +43,7 @@ pub fn parse_start(payload: &[u8]) -> Result<(u8, u8), String> {
     let class = u16::from_be_bytes([body[0], body[1]]);
     let method = u16::from_be_bytes([body[2], body[3]]);
     if (class, method) != (CLASS_CONNECTION, METHOD_START) {
-        return Err(format!(
-            "expected Connection.Start (10.10), got method {class}.{method}"
-        ));
+        return Err(format!("expected Connection.Start (10.10), got method {class}.{method}"));
     }
     Ok((body[4], body[5]))
 }
@@ -79,10 +77,7 @@ pub async fn check(target: &Target) -> Health {
     };
     let mut payload = vec![0; size + 1];
     if let Err(e) = stream.read_exact(&mut payload).await {
-        return Health::unhealthy(
-            CONNECTION_FAILED,
-            format!("rabbitmq at {address}: truncated Connection.Start: {e}"),
-        );
+        return Health::unhealthy(CONNECTION_FAILED, format!("rabbitmq at {address}: truncated Connection.Start: {e}"));
     }
     match parse_start(&payload) {
         Ok((major, minor)) => Health::Healthy(format!(
@@ -134,10 +129,7 @@ mod tests {
             assert_eq!(&header, PROTOCOL_HEADER);
             s.write_all(&start_frame()).await.expect("write");
         });
-        let target = super::super::tests_support::target(
-            prism_api::v1alpha1::BackendProvider::Rabbitmq,
-            port,
-        );
+        let target = super::super::tests_support::target(prism_api::v1alpha1::BackendProvider::Rabbitmq, port);
         let health = super::super::check(&target).await;
         assert!(matches!(health, Health::Healthy(ref m) if m.contains("Connection.Start")), "{health:?}");
     }

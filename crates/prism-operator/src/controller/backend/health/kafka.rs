@@ -29,8 +29,7 @@ pub fn request() -> Vec<u8> {
 /// Number of APIs in an ApiVersions v0 answer (without its size prefix).
 pub fn parse_response(body: &[u8]) -> Result<usize, String> {
     let i16_at = |i: usize| body.get(i..i + 2).map(|b| i16::from_be_bytes([b[0], b[1]]));
-    let i32_at =
-        |i: usize| body.get(i..i + 4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let i32_at = |i: usize| body.get(i..i + 4).map(|b| i32::from_be_bytes([b[0], b[1], b[2], b[3]]));
     let correlation = i32_at(0).ok_or("answer too short")?;
     if correlation != CORRELATION_ID {
         return Err(format!("answer has correlation id {correlation}, expected {CORRELATION_ID}"));
@@ -67,14 +66,9 @@ pub async fn check(target: &Target) -> Health {
         Ok(body)
     };
     match io.await {
-        Err(e) => Health::unhealthy(
-            CONNECTION_FAILED,
-            format!("kafka at {address}: no ApiVersions answer: {e}"),
-        ),
+        Err(e) => Health::unhealthy(CONNECTION_FAILED, format!("kafka at {address}: no ApiVersions answer: {e}")),
         Ok(body) => match parse_response(&body) {
-            Ok(n) => Health::Healthy(format!(
-                "kafka at {address} answered ApiVersions ({n} APIs)"
-            )),
+            Ok(n) => Health::Healthy(format!("kafka at {address} answered ApiVersions ({n} APIs)")),
             Err(e) => Health::unhealthy(PROTOCOL_ERROR, format!("kafka at {address}: {e}")),
         },
     }
@@ -106,14 +100,10 @@ mod tests {
 
     #[test]
     fn answers_are_checked() {
-        assert_eq!(
-            parse_response(&answer(CORRELATION_ID, 0, &[(0, 0, 9), (18, 0, 3)])),
-            Ok(2)
-        );
+        assert_eq!(parse_response(&answer(CORRELATION_ID, 0, &[(0, 0, 9), (18, 0, 3)])), Ok(2));
         assert!(parse_response(&answer(7, 0, &[(0, 0, 9)])).is_err());
         assert!(parse_response(&answer(CORRELATION_ID, 35, &[])).is_err());
-        assert!(parse_response(&answer(CORRELATION_ID, 0, &[]))
-            .is_err());
+        assert!(parse_response(&answer(CORRELATION_ID, 0, &[])).is_err());
         assert!(parse_response(&[0, 1]).is_err());
     }
 
@@ -130,12 +120,7 @@ mod tests {
             s.write_all(&(body.len() as i32).to_be_bytes()).await.expect("write");
             s.write_all(&body).await.expect("write");
         });
-        let target = super::super::tests_support::target(
-            prism_api::v1alpha1::BackendProvider::Kafka,
-            port,
-        );
-        assert!(
-            matches!(super::super::check(&target).await, Health::Healthy(ref m) if m.contains("ApiVersions")),
-        );
+        let target = super::super::tests_support::target(prism_api::v1alpha1::BackendProvider::Kafka, port);
+        assert!(matches!(super::super::check(&target).await, Health::Healthy(ref m) if m.contains("ApiVersions")),);
     }
 }

@@ -80,10 +80,7 @@ pub enum Health {
 impl Health {
     /// An unhealthy result.
     pub fn unhealthy(reason: &'static str, message: impl Into<String>) -> Self {
-        Self::Unhealthy {
-            reason,
-            message: message.into(),
-        }
+        Self::Unhealthy { reason, message: message.into() }
     }
 }
 
@@ -96,10 +93,7 @@ pub async fn check(target: &Target) -> Health {
     let started = tokio::time::Instant::now();
     match tokio::time::timeout(target.timeout, resolve(&target.endpoint)).await {
         Err(_) => {
-            return Health::unhealthy(
-                TIMEOUT,
-                format!("resolving {address} took longer than {:?}", target.timeout),
-            );
+            return Health::unhealthy(TIMEOUT, format!("resolving {address} took longer than {:?}", target.timeout));
         }
         Ok(Err(health)) => return health,
         Ok(Ok(())) => {}
@@ -119,11 +113,7 @@ pub async fn check(target: &Target) -> Health {
         Ok(health) => health,
         Err(_) => Health::unhealthy(
             TIMEOUT,
-            format!(
-                "{} at {address} did not answer within {:?}",
-                target.provider.as_str(),
-                target.timeout
-            ),
+            format!("{} at {address} did not answer within {:?}", target.provider.as_str(), target.timeout),
         ),
     }
 }
@@ -134,23 +124,14 @@ async fn resolve(endpoint: &Endpoint) -> Result<(), Health> {
     match tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port)).await {
         Ok(mut addrs) => match addrs.next() {
             Some(_) => Ok(()),
-            None => Err(Health::UnknownHost(format!(
-                "host {:?} has no addresses",
-                endpoint.host
-            ))),
+            None => Err(Health::UnknownHost(format!("host {:?} has no addresses", endpoint.host))),
         },
         Err(err) => {
             let text = err.to_string();
             if text.contains("Temporary failure") || text.contains("try again") {
-                Err(Health::unhealthy(
-                    CONNECTION_FAILED,
-                    format!("cannot resolve {:?}: {text}", endpoint.host),
-                ))
+                Err(Health::unhealthy(CONNECTION_FAILED, format!("cannot resolve {:?}: {text}", endpoint.host)))
             } else {
-                Err(Health::UnknownHost(format!(
-                    "host {:?} does not resolve: {text}",
-                    endpoint.host
-                )))
+                Err(Health::UnknownHost(format!("host {:?} does not resolve: {text}", endpoint.host)))
             }
         }
     }
@@ -159,29 +140,13 @@ async fn resolve(endpoint: &Endpoint) -> Result<(), Health> {
 /// Reason for an error text from a client library, when it has no typed kind.
 pub fn classify(text: &str) -> &'static str {
     let lower = text.to_ascii_lowercase();
-    if ["auth", "password", "wrongpass", "noauth", "access_refused"]
-        .iter()
-        .any(|k| lower.contains(k))
-    {
+    if ["auth", "password", "wrongpass", "noauth", "access_refused"].iter().any(|k| lower.contains(k)) {
         AUTHENTICATION_FAILED
-    } else if ["certificate", "tls", "handshake", "ssl"]
-        .iter()
-        .any(|k| lower.contains(k))
-    {
+    } else if ["certificate", "tls", "handshake", "ssl"].iter().any(|k| lower.contains(k)) {
         TLS_ERROR
     } else if lower.contains("timed out") || lower.contains("timeout") {
         TIMEOUT
-    } else if [
-        "refused",
-        "reset",
-        "broken pipe",
-        "closed",
-        "unreachable",
-        "eof",
-    ]
-    .iter()
-    .any(|k| lower.contains(k))
-    {
+    } else if ["refused", "reset", "broken pipe", "closed", "unreachable", "eof"].iter().any(|k| lower.contains(k)) {
         CONNECTION_FAILED
     } else {
         PROTOCOL_ERROR
@@ -245,35 +210,17 @@ mod tests {
 
     #[test]
     fn library_errors_are_classified() {
-        assert_eq!(
-            classify("WRONGPASS invalid username-password pair"),
-            AUTHENTICATION_FAILED
-        );
-        assert_eq!(
-            classify("db error: FATAL: password authentication failed for user \"app\""),
-            AUTHENTICATION_FAILED
-        );
-        assert_eq!(
-            classify("Connection refused (os error 111)"),
-            CONNECTION_FAILED
-        );
-        assert_eq!(
-            classify("invalid peer certificate: UnknownIssuer"),
-            TLS_ERROR
-        );
+        assert_eq!(classify("WRONGPASS invalid username-password pair"), AUTHENTICATION_FAILED);
+        assert_eq!(classify("db error: FATAL: password authentication failed for user \"app\""), AUTHENTICATION_FAILED);
+        assert_eq!(classify("Connection refused (os error 111)"), CONNECTION_FAILED);
+        assert_eq!(classify("invalid peer certificate: UnknownIssuer"), TLS_ERROR);
         assert_eq!(classify("unexpected response"), PROTOCOL_ERROR);
     }
 
     #[tokio::test]
     async fn memstore_is_always_healthy_and_closed_ports_are_refused() {
-        let endpoint = Endpoint {
-            host: "127.0.0.1".into(),
-            port: 1,
-            tls: false,
-            database: None,
-            username: None,
-            password: None,
-        };
+        let endpoint =
+            Endpoint { host: "127.0.0.1".into(), port: 1, tls: false, database: None, username: None, password: None };
         let mut target = Target {
             provider: BackendProvider::Memstore,
             endpoint,

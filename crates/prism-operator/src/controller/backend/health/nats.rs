@@ -9,14 +9,9 @@ use super::{AUTHENTICATION_FAILED, CONNECTION_FAILED, Health, TIMEOUT, TLS_ERROR
 pub async fn check(target: &Target) -> Health {
     let address = target.endpoint.address();
     // connect() fails fast on the first error: retry_on_initial_connect is off by default.
-    let mut options = ConnectOptions::new()
-        .connection_timeout(target.timeout)
-        .name("prism-operator-health-check");
+    let mut options = ConnectOptions::new().connection_timeout(target.timeout).name("prism-operator-health-check");
     if let (Some(user), Some(password)) = (&target.username, &target.password) {
-        options = options.user_and_password(
-            user.expose().to_owned(),
-            password.expose().to_owned(),
-        );
+        options = options.user_and_password(user.expose().to_owned(), password.expose().to_owned());
     }
     if let Some(material) = &target.tls {
         match tls::client_config(material) {
@@ -44,9 +39,7 @@ pub async fn check(target: &Target) -> Health {
     let result = client.flush().await;
     drop(client);
     match result {
-        Ok(()) => Health::Healthy(format!(
-            "nats at {address} answered INFO (server {version}) and PING with PONG"
-        )),
+        Ok(()) => Health::Healthy(format!("nats at {address} answered INFO (server {version}) and PING with PONG")),
         Err(e) => Health::unhealthy(CONNECTION_FAILED, format!("nats at {address}: {e}")),
     }
 }

@@ -17,28 +17,15 @@ pub async fn check(target: &Target) -> Health {
     config
         .host(&target.endpoint.host)
         .port(target.endpoint.port)
-        .dbname(
-            target
-                .endpoint
-                .database
-                .as_deref()
-                .unwrap_or(DEFAULT_DATABASE),
-        )
-        .user(
-            target
-                .username
-                .as_ref()
-                .map_or(DEFAULT_USER, |u| u.expose()),
-        )
+        .dbname(target.endpoint.database.as_deref().unwrap_or(DEFAULT_DATABASE))
+        .user(target.username.as_ref().map_or(DEFAULT_USER, |u| u.expose()))
         .application_name("prism-operator-health-check")
         .connect_timeout(target.timeout);
     if let Some(password) = &target.password {
         config.password(password.expose());
     }
     let connected = match &target.tls {
-        None => config.connect(NoTls).await.map(|(c, conn)| {
-            (c, tokio::spawn(async move { conn.await.ok() }))
-        }),
+        None => config.connect(NoTls).await.map(|(c, conn)| (c, tokio::spawn(async move { conn.await.ok() }))),
         Some(material) => {
             let tls_config = match tls::client_config(material) {
                 Ok(c) => c,
@@ -48,10 +35,7 @@ pub async fn check(target: &Target) -> Health {
             };
             config.ssl_mode(tokio_postgres::config::SslMode::Require);
             let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config);
-            config
-                .connect(tls)
-                .await
-                .map(|(c, conn)| (c, tokio::spawn(async move { conn.await.ok() })))
+            config.connect(tls).await.map(|(c, conn)| (c, tokio::spawn(async move { conn.await.ok() })))
         }
     };
     let (client, connection) = match connected {
@@ -62,22 +46,16 @@ pub async fn check(target: &Target) -> Health {
     drop(client);
     connection.abort();
     match result {
-        Ok(rows) if !rows.is_empty() => Health::Healthy(format!(
-            "postgres at {address} accepted the login and answered SELECT 1"
-        )),
-        Ok(_) => Health::unhealthy(
-            PROTOCOL_ERROR,
-            format!("postgres at {address} answered SELECT 1 with nothing"),
-        ),
+        Ok(rows) if !rows.is_empty() => {
+            Health::Healthy(format!("postgres at {address} accepted the login and answered SELECT 1"))
+        }
+        Ok(_) => Health::unhealthy(PROTOCOL_ERROR, format!("postgres at {address} answered SELECT 1 with nothing")),
         Err(e) => from_error(&address, &e),
     }
 }
 
 fn from_error(address: &str, e: &tokio_postgres::Error) -> Health {
-    let auth_codes = [
-        SqlState::INVALID_PASSWORD,
-        SqlState::INVALID_AUTHORIZATION_SPECIFICATION,
-    ];
+    let auth_codes = [SqlState::INVALID_PASSWORD, SqlState::INVALID_AUTHORIZATION_SPECIFICATION];
     let text = match e.as_db_error() {
         Some(db) => format!("{}: {}", db.severity(), db.message()),
         None => {

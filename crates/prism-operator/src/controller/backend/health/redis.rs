@@ -2,8 +2,7 @@
 //! with the redis crate.
 
 use redis::{
-    AsyncConnectionConfig, Client, ConnectionAddr, ErrorKind, IntoConnectionInfo,
-    RedisConnectionInfo, TlsCertificates,
+    AsyncConnectionConfig, Client, ConnectionAddr, ErrorKind, IntoConnectionInfo, RedisConnectionInfo, TlsCertificates,
 };
 
 use super::{AUTHENTICATION_FAILED, Health, PROTOCOL_ERROR, Target, failed};
@@ -14,12 +13,7 @@ pub async fn check(target: &Target) -> Health {
     let host = target.endpoint.host.clone();
     let port = target.endpoint.port;
     let addr = if target.tls.is_some() {
-        ConnectionAddr::TcpTls {
-            host,
-            port,
-            insecure: false,
-            tls_params: None,
-        }
+        ConnectionAddr::TcpTls { host, port, insecure: false, tls_params: None }
     } else {
         ConnectionAddr::Tcp(host, port)
     };
@@ -57,21 +51,13 @@ pub async fn check(target: &Target) -> Health {
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(target.timeout))
         .set_response_timeout(Some(target.timeout));
-    let mut con = match client
-        .get_multiplexed_async_connection_with_config(&config)
-        .await
-    {
+    let mut con = match client.get_multiplexed_async_connection_with_config(&config).await {
         Ok(con) => con,
         Err(e) => return from_error("redis", &address, &e),
     };
     match redis::cmd("PING").query_async::<String>(&mut con).await {
-        Ok(pong) if pong == "PONG" => {
-            Health::Healthy(format!("redis at {address} answered PING with PONG"))
-        }
-        Ok(other) => Health::unhealthy(
-            PROTOCOL_ERROR,
-            format!("redis at {address} answered PING with {other:?}"),
-        ),
+        Ok(pong) if pong == "PONG" => Health::Healthy(format!("redis at {address} answered PING with PONG")),
+        Ok(other) => Health::unhealthy(PROTOCOL_ERROR, format!("redis at {address} answered PING with {other:?}")),
         Err(e) => from_error("redis", &address, &e),
     }
 }

@@ -36,9 +36,7 @@ pub fn client_config(material: &TlsMaterial) -> Result<ClientConfig, String> {
     match &material.ca_pem {
         Some(pem) => {
             for cert in parse_certs(pem)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("unusable CA certificate: {e}"))?;
+                roots.add(cert).map_err(|e| format!("unusable CA certificate: {e}"))?;
             }
         }
         None => {
@@ -48,30 +46,23 @@ pub fn client_config(material: &TlsMaterial) -> Result<ClientConfig, String> {
             }
         }
     }
-    let builder =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map_err(|e| e.to_string())?
-            .with_root_certificates(roots);
+    let builder = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
     match (&material.client_cert_pem, &material.client_key_pem) {
         (Some(cert), Some(key)) => {
             let chain = parse_certs(cert)?;
             let key = PrivateKeyDer::from_pem_slice(key.expose().as_bytes())
                 .map_err(|_| "malformed client key (tls.key)".to_owned())?;
-            builder
-                .with_client_auth_cert(chain, key)
-                .map_err(|e| format!("unusable client certificate: {e}"))
+            builder.with_client_auth_cert(chain, key).map_err(|e| format!("unusable client certificate: {e}"))
         }
         _ => Ok(builder.with_no_client_auth()),
     }
 }
 
 /// Wraps `tcp` in TLS to `host`.
-pub async fn wrap(
-    tcp: tokio::net::TcpStream,
-    host: &str,
-    material: &TlsMaterial,
-) -> Result<Stream, String> {
+pub async fn wrap(tcp: tokio::net::TcpStream, host: &str, material: &TlsMaterial) -> Result<Stream, String> {
     let config = client_config(material)?;
     let name = ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
     let stream = tokio_rustls::TlsConnector::from(Arc::new(config))
@@ -89,10 +80,7 @@ mod tests {
     fn bad_pem_is_rejected() {
         assert!(parse_certs("").is_err());
         assert!(parse_certs("-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----\n").is_err());
-        let material = TlsMaterial {
-            ca_pem: Some("nothing".into()),
-            ..Default::default()
-        };
+        let material = TlsMaterial { ca_pem: Some("nothing".into()), ..Default::default() };
         assert!(client_config(&material).is_err());
         assert!(client_config(&TlsMaterial::default()).is_ok());
     }
