@@ -131,10 +131,7 @@ chart: ## Render the chart's templates (CRDs excluded) as `helm install prism-op
 
 .PHONY: local-install-deps
 local-install-deps: ## Install KEDA's CRDs (from the KEDA Go module); see the note it prints
-	@dir="$$(cd /tmp && GOTOOLCHAIN=local GOFLAGS=-mod=mod go mod download -json \
-	  github.com/kedacore/keda/v2@$(KEDA_VERSION) | grep '"Dir"' | cut -d'"' -f4)"; \
-	test -d "$$dir/config/crd/bases" || { echo "could not download KEDA $(KEDA_VERSION)" >&2; exit 1; }; \
-	for f in "$$dir"/config/crd/bases/keda.sh_*.yaml; do \
+	@files="$$(KEDA_VERSION=$(KEDA_VERSION) tools/keda/crds.sh)"; for f in $$files; do \
 	  $(KUBECTL) apply --server-side --force-conflicts -f "$$f"; \
 	  $(KUBECTL) wait --for condition=Established --timeout=60s -f "$$f"; \
 	done
@@ -168,3 +165,7 @@ local-status: ## Show Prism resources, Deployments, Services, HPAs and ScaledObj
 local-clean: ## Delete every Prism resource in all namespaces, then undeploy the operator (CRDs stay)
 	$(KUBECTL) delete --ignore-not-found --wait=false --all -A prismstacks,prismpatterns,prismbackends,prismnamespaces
 	$(MAKE) --no-print-directory undeploy
+
+.PHONY: dev
+dev: ## One command: local control plane + CRDs + operator + samples, until Ctrl-C (DEV_EXIT_AFTER_READY=1 exits once Ready)
+	hack/dev.sh

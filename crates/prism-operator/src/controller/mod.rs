@@ -45,7 +45,9 @@ where
     K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
 {
     Box::pin(async move {
-        let _ = store.wait_until_ready().await;
+        // A store's readiness is a oneshot that wakes only its latest waiter, and the controller
+        // waits on the same store: poll again now and then instead of relying on the wake-up.
+        while tokio::time::timeout(std::time::Duration::from_millis(250), store.wait_until_ready()).await.is_err() {}
         tracing::trace!(kind = std::any::type_name::<K>(), "cache ready");
     })
 }
