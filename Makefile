@@ -57,7 +57,7 @@ lint: ## Formatting and clippy with warnings as errors
 .PHONY: manifests
 manifests: ## Regenerate config/crd/bases and config/rbac/role.yaml from the code, and the chart's copies
 	$(CARGO) run -q -p prism-operator -- crd --out-dir config/crd/bases
-	$(CARGO) run -q -p prism-operator -- rbac > config/rbac/role.yaml
+	$(CARGO) run -q -p prism-operator -- rbac > config/rbac/role.yaml.tmp && mv config/rbac/role.yaml.tmp config/rbac/role.yaml
 	rm -f $(CHART)/crds/*.yaml && cp config/crd/bases/*.yaml $(CHART)/crds/
 	{ echo '# Copied from config/rbac/role.yaml by `make manifests`; do not edit.'; \
 	  sed -n '/^rules:/,$$p' config/rbac/role.yaml; } > $(CHART)/files/clusterrole-rules.yaml
