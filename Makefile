@@ -166,6 +166,20 @@ local-clean: ## Delete every Prism resource in all namespaces, then undeploy the
 	$(KUBECTL) delete --ignore-not-found --wait=false --all -A prismstacks,prismpatterns,prismbackends,prismnamespaces
 	$(MAKE) --no-print-directory undeploy
 
+# --- Benchmark (crates/prism-bench; issue 7). Builds the operator and the bench in release mode
+# (honouring CARGO_TARGET_DIR), starts its own local control plane, and writes
+# target/bench/results.json and docs/performance.md. BENCH_ARGS passes more flags (prism-bench --help).
+
+.PHONY: bench
+bench: ## Benchmark the operator (full mode: N = 100, 1,000, 5,000; about an hour on 2 cores)
+	$(CARGO) build --release -p prism-operator -p prism-bench
+	PRISM_K8S_BIN="$$(tools/k8s/build.sh)" "$${CARGO_TARGET_DIR:-target}/release/prism-bench" --mode full $(BENCH_ARGS)
+
+.PHONY: bench-quick
+bench-quick: ## Benchmark the operator in CI mode (N = 100 and 1,000, 20 s steady-state window)
+	$(CARGO) build --release -p prism-operator -p prism-bench
+	PRISM_K8S_BIN="$$(tools/k8s/build.sh)" "$${CARGO_TARGET_DIR:-target}/release/prism-bench" --mode quick $(BENCH_ARGS)
+
 .PHONY: dev
 dev: ## One command: local control plane + CRDs + operator + samples, until Ctrl-C (DEV_EXIT_AFTER_READY=1 exits once Ready)
 	hack/dev.sh

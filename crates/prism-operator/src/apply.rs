@@ -63,10 +63,18 @@ where
         Some(c) if matches(c)? => return Ok((Outcome::Unchanged, c.clone())),
         _ => api.get_opt(&name).await.map_err(|source| Error::ApplyChild { kind, name: name.clone(), source })?,
     };
-    if let Some(live) = &cached
-        && matches(live)?
-    {
-        return Ok((Outcome::Unchanged, live.clone()));
+    if let Some(live) = &cached {
+        // Never take over an object someone else made that happens to bear the child's name
+        // (server-side apply with force would, and garbage collection would later delete it).
+        let owner = desired.meta().owner_references.iter().flatten().find(|r| r.controller == Some(true));
+        if let Some(owner) = owner
+            && !controlled_by(live, &owner.uid)
+        {
+            return Err(Error::NotOwned { kind, name });
+        }
+        if matches(live)? {
+            return Ok((Outcome::Unchanged, live.clone()));
+        }
     }
     let params = PatchParams::apply(prism_api::FIELD_MANAGER).force();
     let live = api.patch(&name, &params, &Patch::Apply(&desired)).await.map_err(|source| Error::ApplyChild {

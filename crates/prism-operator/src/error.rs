@@ -76,6 +76,14 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// A child's name is taken by an object this owner does not control.
+    #[error("{kind} {name} already exists and is not controlled by this object; rename or remove it")]
+    NotOwned {
+        /// Kind of the child.
+        kind: &'static str,
+        /// Name of the child.
+        name: String,
+    },
     /// The object lacks a field the API server always sets (uid, namespace).
     #[error("object has no {0}")]
     MissingObjectKey(&'static str),
@@ -89,6 +97,7 @@ impl Error {
             Self::DeleteChild { .. } => "DeleteChild",
             Self::PatchStatus { .. } => "PatchStatus",
             Self::SerializeChild { .. } => "SerializeChild",
+            Self::NotOwned { .. } => "NameConflict",
             Self::ResolveReference { .. } => "ResolveReference",
             Self::AdminCall { source, .. } => crate::controller::namespace::status::reason(source),
             Self::DeleteExpired { .. } => "DeleteExpired",

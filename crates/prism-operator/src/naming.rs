@@ -87,12 +87,12 @@ pub fn stack_child_labels(stack: &str, name: &str, component: &str) -> BTreeMap<
 
 /// ConfigMap a PrismBackend renders its non-secret connection facts into.
 pub fn backend_config_map(backend: &str) -> String {
-    format!("{backend}-connection")
+    format!("{backend}-prism-connection")
 }
 
 /// Secret a PrismBackend renders its credentials into.
 pub fn backend_secret(backend: &str) -> String {
-    format!("{backend}-credentials")
+    format!("{backend}-prism-credentials")
 }
 
 /// The labels every pattern-runner object carries (Deployment, pods, Service, autoscaler).

@@ -22,9 +22,9 @@ pub struct Rule {
     pub verbs: &'static [&'static str],
 }
 
-/// Children: watched, read before a write the cache cannot rule out, server-side applied
-/// (patch), swept (delete).
-const CHILD: &[&str] = &["delete", "get", "list", "patch", "watch"];
+/// Children: watched, read before a write the cache cannot rule out, server-side applied (a
+/// patch, which needs `create` too when the object does not exist yet), swept (delete).
+const CHILD: &[&str] = &["create", "delete", "get", "list", "patch", "watch"];
 
 /// Every permission the operator uses.
 pub const RULES: &[Rule] = &[
@@ -47,13 +47,14 @@ pub const RULES: &[Rule] = &[
     },
     // Children of patterns and stacks.
     Rule { group: "apps", resources: &["deployments"], verbs: CHILD },
-    Rule { group: "", resources: &["services", "serviceaccounts", "configmaps"], verbs: CHILD },
+    Rule { group: "", resources: &["services", "serviceaccounts"], verbs: CHILD },
     Rule { group: "autoscaling", resources: &["horizontalpodautoscalers"], verbs: CHILD },
     Rule { group: "keda.sh", resources: &["scaledobjects"], verbs: CHILD },
     Rule { group: "policy", resources: &["poddisruptionbudgets"], verbs: CHILD },
     Rule { group: "rbac.authorization.k8s.io", resources: &["roles", "rolebindings"], verbs: CHILD },
-    // Rendered backend credentials (children) and the Secrets PrismBackends reference (read).
-    Rule { group: "", resources: &["secrets"], verbs: &["delete", "get", "list", "patch", "watch"] },
+    // Rendered backend connections (ConfigMaps and Secrets) are only ever applied (garbage
+    // collection removes them with their PrismBackend); referenced Secrets are read.
+    Rule { group: "", resources: &["configmaps", "secrets"], verbs: &["create", "get", "list", "patch", "watch"] },
     // Leader election (the operator's own, and granting the admin's: RBAC only lets the operator
     // grant what it holds).
     Rule { group: "coordination.k8s.io", resources: &["leases"], verbs: &["create", "get", "patch", "update"] },

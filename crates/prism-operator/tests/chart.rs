@@ -251,6 +251,15 @@ async fn every_rendered_object_is_valid() {
         assert!(kinds.contains(&"Deployment") && kinds.contains(&"ClusterRole"), "{kinds:?}");
         let role = docs.iter().find(|d| d["kind"] == "ClusterRole").expect("ClusterRole");
         assert_eq!(role["rules"], support::yaml(&read("config/rbac/role.yaml"))["rules"]);
+        let manager = &docs.iter().find(|d| d["kind"] == "Deployment").expect("Deployment")["spec"]["template"]["spec"]
+            ["containers"][0];
+        let watch = manager["env"].as_array().expect("env").iter().find(|e| e["name"] == "WATCH_NAMESPACES");
+        let leader = manager["args"].as_array().expect("args").contains(&json!("--leader-elect"));
+        if values.is_empty() {
+            assert!(watch.is_none() && leader, "defaults: all namespaces, leader election: {manager}");
+        } else {
+            assert!(watch.is_some_and(|w| w["value"] == "a,b") && !leader, "{manager}");
+        }
         let apply = ["apply", "--server-side", "--force-conflicts", "--dry-run=server", "--field-manager=chart-test"];
         let out = run(kubectl(cp, &apply).args(["-f", "-"]), Some(&rendered));
         assert_eq!(out.lines().count(), docs.len(), "one line per object:\n{out}");
@@ -343,6 +352,9 @@ async fn config_rbac_manager_and_default_apply_and_undeploy() {
             "ServiceAccount"
         ]
     );
+    let manager = built.iter().find(|d| d["kind"] == "Deployment").expect("Deployment");
+    let image = &manager["spec"]["template"]["spec"]["containers"][0]["image"];
+    assert_eq!(image, "prism-operator:latest", "`make deploy IMG=...` substitutes this image");
     run(kubectl(cp, &["apply", "-k", "config/default"]), None);
     run(kubectl(cp, &["apply", "--server-side", "--force-conflicts", "-k", "config/default"]), None);
     rolled_out(cp, NS, DEPLOYMENT).await;

@@ -418,7 +418,7 @@ async fn missing_backend_config_is_a_condition_not_a_hot_loop() {
     let env_from = json(&d.spec.expect("spec").template.spec.expect("pod").containers[0].env_from);
     assert_eq!(
         env_from,
-        json!([{"configMapRef": {"name": "redis-main-connection"}}, {"secretRef": {"name": "redis-main-credentials"}}])
+        json!([{"configMapRef": {"name": "redis-main-prism-connection"}}, {"secretRef": {"name": "redis-main-prism-credentials"}}])
     );
 }
 

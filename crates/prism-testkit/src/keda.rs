@@ -60,22 +60,32 @@ pub fn install_keda_crds(cp: &ControlPlane) -> Result<(), Error> {
 }
 
 fn install(cp: &ControlPlane) -> Result<(), Error> {
-    for file in keda_crd_files()? {
-        let file = file.to_string_lossy().into_owned();
-        for args in [
-            vec!["apply", "--server-side", "--force-conflicts", "-f", &file],
-            vec!["wait", "--for", "condition=Established", "--timeout=60s", "-f", &file],
-        ] {
-            let out =
-                cp.kubectl().args(&args).output().map_err(|e| Error::Keda(format!("failed to run kubectl: {e}")))?;
-            if !out.status.success() {
-                return Err(Error::Keda(format!(
-                    "kubectl {}: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&out.stderr)
-                )));
+    let files = keda_crd_files()?;
+    for file in &files {
+        let file = file.to_string_lossy();
+        kubectl(cp, &["apply", "--server-side", "--force-conflicts", "-f", &file])?;
+    }
+    // Right after creation a CRD has no conditions yet and `kubectl wait` fails instead of
+    // waiting: poll until every one reports Established.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    for file in &files {
+        let file = file.to_string_lossy();
+        loop {
+            match kubectl(cp, &["wait", "--for", "condition=Established", "--timeout=30s", "-f", &file]) {
+                Ok(()) => break,
+                Err(e) if std::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => std::thread::sleep(std::time::Duration::from_millis(200)),
             }
         }
     }
     Ok(())
+}
+
+fn kubectl(cp: &ControlPlane, args: &[&str]) -> Result<(), Error> {
+    let out = cp.kubectl().args(args).output().map_err(|e| Error::Keda(format!("failed to run kubectl: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(Error::Keda(format!("kubectl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr))))
+    }
 }

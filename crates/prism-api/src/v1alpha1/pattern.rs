@@ -69,7 +69,7 @@ pub struct PrismPatternSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<ResourceRequirements>,
     /// The backend connection to use: the name of a PrismBackend, whose rendered ConfigMap
-    /// (`<name>-connection`) and Secret (`<name>-credentials`) are mounted into the runner.
+    /// (`<name>-prism-connection`) and Secret (`<name>-prism-credentials`) are mounted into the runner.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend_config: Option<ObjectReference>,
     /// Pattern-specific settings (strings or whole numbers, e.g. `ttl: "1h"`,

@@ -34,7 +34,7 @@ async fn rendered_connection_and_secret_rotation_roll_the_pattern() {
     .await;
     let backend = phase(&client, &ns, "cache", BackendPhase::Ready).await;
 
-    let cm: ConfigMap = Api::namespaced(client.clone(), &ns).get("cache-connection").await.expect("ConfigMap");
+    let cm: ConfigMap = Api::namespaced(client.clone(), &ns).get("cache-prism-connection").await.expect("ConfigMap");
     let data = cm.data.clone().unwrap_or_default();
     let get = |k: &str| data.get(k).map(String::as_str);
     assert_eq!(get("PRISM_BACKEND_TYPE"), Some("cache"));
@@ -42,7 +42,7 @@ async fn rendered_connection_and_secret_rotation_roll_the_pattern() {
     assert_eq!(get("PRISM_BACKEND_HOST"), Some("127.0.0.1"));
     assert_eq!(get("PRISM_BACKEND_PORT"), Some(server.port().to_string().as_str()));
     assert_eq!(get("PRISM_BACKEND_TLS"), Some("false"));
-    let secret = secret_data(&client, &ns, "cache-credentials").await;
+    let secret = secret_data(&client, &ns, "cache-prism-credentials").await;
     assert_eq!(secret.get("PRISM_BACKEND_URL"), Some(&url));
     assert_eq!(secret.get("PRISM_BACKEND_PASSWORD").map(String::as_str), Some("first-pw"));
     let owner = &cm.owner_references()[0];
@@ -68,8 +68,8 @@ async fn rendered_connection_and_secret_rotation_roll_the_pattern() {
 
     // Converged: three health checks later, nothing was written.
     let versions = async || {
-        let cm: ConfigMap = Api::namespaced(client.clone(), &ns).get("cache-connection").await.expect("cm");
-        let s: Secret = Api::namespaced(client.clone(), &ns).get("cache-credentials").await.expect("secret");
+        let cm: ConfigMap = Api::namespaced(client.clone(), &ns).get("cache-prism-connection").await.expect("cm");
+        let s: Secret = Api::namespaced(client.clone(), &ns).get("cache-prism-credentials").await.expect("secret");
         (cm.resource_version(), s.resource_version())
     };
     let (before, writes) = (versions().await, status_writes(&op, "cache").await);
@@ -95,7 +95,7 @@ async fn rendered_connection_and_secret_rotation_roll_the_pattern() {
         if h != first { Ok(h) } else { Err("unchanged".into()) }
     })
     .await;
-    let secret = secret_data(&client, &ns, "cache-credentials").await;
+    let secret = secret_data(&client, &ns, "cache-prism-credentials").await;
     assert_eq!(secret.get("PRISM_BACKEND_PASSWORD").map(String::as_str), Some("second-pw"));
     eventually("runner pods roll to the new configHash", async || {
         let hash = pod_hash(&client, &ns, "sessions").await;
@@ -151,7 +151,10 @@ async fn invalid_input_is_reported_without_a_hot_loop() {
     let b = phase(&client, &ns, "missing-secret", BackendPhase::Ready).await;
     assert!(b.status.and_then(|s| s.config_hash).is_some());
     assert_eq!(
-        secret_data(&client, &ns, "missing-secret-credentials").await.get("PRISM_BACKEND_PASSWORD").map(String::as_str),
+        secret_data(&client, &ns, "missing-secret-prism-credentials")
+            .await
+            .get("PRISM_BACKEND_PASSWORD")
+            .map(String::as_str),
         Some("pw")
     );
 }

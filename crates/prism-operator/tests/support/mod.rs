@@ -137,3 +137,13 @@ pub async fn create(client: &Client, ns: &str, doc: &serde_json::Value) {
 pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Result<T, String>) -> T {
     prism_testkit::wait_until(what, WAIT, async || probe().await).await.unwrap_or_else(|e| panic!("{e}"))
 }
+
+/// KEDA ScaledObjects in `ns`.
+pub fn scaled_object_api(client: &Client, ns: &str) -> Api<kube::api::DynamicObject> {
+    use kube::api::{ApiResource, GroupVersionKind};
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("keda.sh", "v1alpha1", "ScaledObject"),
+        "scaledobjects",
+    );
+    Api::namespaced_with(client.clone(), ns, &ar)
+}

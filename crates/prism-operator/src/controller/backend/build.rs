@@ -1,5 +1,5 @@
-//! Pure: a validated backend -> the ConfigMap `<name>-connection` (non-secret facts) and the
-//! Secret `<name>-credentials` (URL and credentials) that pattern runners load with `envFrom`,
+//! Pure: a validated backend -> the ConfigMap `<name>-prism-connection` (non-secret facts) and the
+//! Secret `<name>-prism-credentials` (URL and credentials) that pattern runners load with `envFrom`,
 //! and the hash of both that runner pod templates carry.
 //!
 //! Keys are environment variable names. ConfigMap: `PRISM_BACKEND_NAME`, `PRISM_BACKEND_TYPE`,
@@ -50,9 +50,9 @@ pub const KEY_PASSWORD: &str = "PRISM_BACKEND_PASSWORD";
 
 /// The rendered connection.
 pub struct Rendered {
-    /// `<name>-connection`.
+    /// `<name>-prism-connection`.
     pub config_map: ConfigMap,
-    /// `<name>-credentials`. No `Debug`: it holds credentials.
+    /// `<name>-prism-credentials`. No `Debug`: it holds credentials.
     pub secret: Secret,
     /// Hash of both objects' data (`status.configHash`).
     pub hash: String,
@@ -165,8 +165,8 @@ mod tests {
     #[test]
     fn renders_env_keys_under_the_documented_names() {
         let r = render(&validated("pw")).expect("render");
-        assert_eq!(r.config_map.metadata.name.as_deref(), Some("cache-connection"));
-        assert_eq!(r.secret.metadata.name.as_deref(), Some("cache-credentials"));
+        assert_eq!(r.config_map.metadata.name.as_deref(), Some("cache-prism-connection"));
+        assert_eq!(r.secret.metadata.name.as_deref(), Some("cache-prism-credentials"));
         let data = r.config_map.data.expect("data");
         let get = |k: &str| data.get(k).map(String::as_str);
         assert_eq!(get(KEY_TYPE), Some("cache"));

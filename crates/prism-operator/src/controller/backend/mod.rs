@@ -1,5 +1,5 @@
 //! The PrismBackend controller: renders each backend's connection into a ConfigMap
-//! `<name>-connection` and a Secret `<name>-credentials` (both owned by the PrismBackend), checks
+//! `<name>-prism-connection` and a Secret `<name>-prism-credentials` (both owned by the PrismBackend), checks
 //! the backend's health in its own protocol every `healthCheck.interval`, and reports it in the
 //! status, whose `configHash` rolls the pattern runners that use the backend.
 //!
@@ -150,6 +150,7 @@ fn key(backend: &PrismBackend) -> String {
 async fn reconcile(backend: Arc<PrismBackend>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     // Applying before the child caches are filled would rewrite children that exist.
     ctx.synced.clone().await;
+    let _timer = ctx.base.metrics.reconcile("PrismBackend");
     let ns = backend.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let owner = backend.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
     let key = key(&backend);
@@ -183,6 +184,7 @@ async fn reconcile(backend: Arc<PrismBackend>, ctx: Arc<Ctx>) -> Result<Action, 
 }
 
 fn error_policy(backend: Arc<PrismBackend>, err: &Error, ctx: Arc<Ctx>) -> Action {
+    ctx.base.metrics.failure("PrismBackend", err.reason());
     let delay = ctx.base.next_backoff(&key(&backend));
     warn!(name = %backend.name_any(), error = %err.chain(1024), retry_in = ?delay, "reconcile failed");
     let base = ctx.base.clone();

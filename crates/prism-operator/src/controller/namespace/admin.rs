@@ -191,6 +191,57 @@ mod tests {
         assert!(shown.contains("password"), "{shown}");
     }
 
+    /// The field numbers are the wire contract: a renumbering must fail here.
+    #[test]
+    fn field_numbers_match_the_wire_contract() {
+        use prost::Message;
+
+        use super::proto::{AuthConfig, NamespaceConfig, PatternConfig};
+        // Tag byte of a length-delimited field n: (n << 3) | 2; of a varint field: (n << 3) | 0.
+        let request = CreateNamespaceRequest {
+            namespace: "n".into(),
+            requesting_proxy: "p".into(),
+            config: Some(NamespaceConfig::default()),
+            principal: "x".into(),
+        };
+        assert_eq!(request.encode_to_vec(), [0x0a, 1, b'n', 0x12, 1, b'p', 0x1a, 0, 0x22, 1, b'x']);
+        let revoke = NamespaceRevocation { proxy_id: "p".into(), namespace: "n".into(), graceful_timeout_seconds: 30 };
+        assert_eq!(revoke.encode_to_vec(), [0x0a, 1, b'p', 0x12, 1, b'n', 0x18, 30]);
+        let response = CreateNamespaceResponse {
+            success: true,
+            message: "m".into(),
+            assigned_partition: 7,
+            assigned_proxy: "q".into(),
+        };
+        assert_eq!(response.encode_to_vec(), [0x08, 1, 0x12, 1, b'm', 0x18, 7, 0x22, 1, b'q']);
+        let ack = NamespaceRevocationAck { success: true, message: String::new(), revoked_at: 5 };
+        assert_eq!(ack.encode_to_vec(), [0x08, 1, 0x18, 5]);
+        let backend = BackendConfig {
+            backend_type: "t".into(),
+            connection_string: "c".into(),
+            credentials: BTreeMap::from([("k".into(), "v".into())]),
+            options: BTreeMap::new(),
+        };
+        assert_eq!(&backend.encode_to_vec()[..6], [0x0a, 1, b't', 0x12, 1, b'c']);
+        assert_eq!(backend.encode_to_vec()[6], 0x1a, "credentials is field 3");
+        let pattern = PatternConfig {
+            pattern_name: "k".into(),
+            settings: BTreeMap::new(),
+            required_interfaces: vec!["i".into()],
+        };
+        assert_eq!(pattern.encode_to_vec(), [0x0a, 1, b'k', 0x1a, 1, b'i']);
+        let auth = AuthConfig { enabled: true, provider: "oidc".into(), options: BTreeMap::new() };
+        assert_eq!(auth.encode_to_vec(), [0x08, 1, 0x12, 4, b'o', b'i', b'd', b'c']);
+        let config = NamespaceConfig {
+            backends: BTreeMap::new(),
+            patterns: BTreeMap::new(),
+            auth: Some(AuthConfig::default()),
+            metadata: BTreeMap::from([("a".into(), "b".into())]),
+        };
+        assert_eq!(config.encode_to_vec()[..2], [0x1a, 0], "auth is field 3");
+        assert_eq!(config.encode_to_vec()[2], 0x22, "metadata is field 4");
+    }
+
     #[test]
     fn already_exists_is_recognised() {
         assert!(is_already_exists("namespace acme-prod already exists"));

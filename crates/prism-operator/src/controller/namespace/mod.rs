@@ -105,6 +105,7 @@ fn key(obj: &PrismNamespace) -> String {
 
 #[instrument(skip_all, fields(namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any()))]
 async fn reconcile(obj: Arc<PrismNamespace>, ctx: Arc<Ctx>) -> Result<Action, Error> {
+    let _timer = ctx.base.metrics.reconcile("PrismNamespace");
     let ns = obj.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let api: Api<PrismNamespace> = Api::namespaced(ctx.base.client.clone(), &ns);
     finalizer::finalizer(&api, prism_api::NAMESPACE_FINALIZER, obj, |event| async {
@@ -141,6 +142,7 @@ fn retry_delay(obj: &PrismNamespace, ctx: &Ctx) -> Duration {
 }
 
 fn error_policy(obj: Arc<PrismNamespace>, err: &Error, ctx: Arc<Ctx>) -> Action {
+    ctx.base.metrics.failure("PrismNamespace", err.reason());
     let delay = retry_delay(&obj, &ctx);
     warn!(name = %obj.name_any(), error = %err.chain(1024), retry_in = ?delay, "reconcile failed");
     let base = ctx.base.clone();

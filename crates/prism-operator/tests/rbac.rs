@@ -1,0 +1,202 @@
+//! The operator's ClusterRole is exactly what the code uses: the binary, running as the
+//! ServiceAccount bound to the generated `config/rbac/role.yaml` (impersonated), goes through a
+//! scenario touching every controller; the audit log must show no request it was denied, and
+//! every permission of the role must have been used (except the few that no request exercises,
+//! listed with their reason in `rbac::NOT_REQUEST_DRIVEN`).
+
+mod support;
+
+use std::{
+    collections::BTreeSet,
+    process::{Command, Stdio},
+};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::{
+    Api,
+    api::{Patch, PatchParams},
+};
+use prism_api::v1alpha1::{PrismNamespace, PrismPattern, PrismStack};
+use serde_json::{Value, json};
+use support::eventually;
+
+const SA: &str = "system:serviceaccount:prism-system:prism-operator-controller-manager";
+
+fn kubectl(cp: &prism_testkit::ControlPlane, args: &[&str], stdin: Option<&str>) {
+    use std::io::Write;
+    let mut child = cp
+        .kubectl()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("kubectl");
+    if let Some(input) = stdin {
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write");
+    }
+    let out = child.wait_with_output().expect("kubectl");
+    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// (group, resource[/subresource], verb) of every request the audit log attributes to the
+/// impersonated ServiceAccount, and those it was denied.
+fn used_by_service_account(cp: &prism_testkit::ControlPlane) -> (BTreeSet<(String, String, String)>, Vec<String>) {
+    let text = std::fs::read_to_string(cp.audit_log_path()).expect("audit log");
+    let (mut used, mut denied) = (BTreeSet::new(), Vec::new());
+    for line in text.lines().filter(|l| l.contains(SA)) {
+        let Ok(e) = serde_json::from_str::<Value>(line) else { continue };
+        if e["impersonatedUser"]["username"] != SA || e["objectRef"].is_null() {
+            continue;
+        }
+        let o = &e["objectRef"];
+        let mut resource = o["resource"].as_str().unwrap_or_default().to_owned();
+        if let Some(sub) = o["subresource"].as_str() {
+            resource = format!("{resource}/{sub}");
+        }
+        let key = (
+            o["apiGroup"].as_str().unwrap_or_default().to_owned(),
+            resource,
+            e["verb"].as_str().unwrap_or_default().to_owned(),
+        );
+        if e["responseStatus"]["code"] == 403 {
+            denied.push(format!("{key:?} {}", e["requestURI"]));
+        }
+        // A server-side apply that creates the object is authorized as `create` too.
+        if key.2 == "patch" && e["responseStatus"]["code"] == 201 {
+            used.insert((key.0.clone(), key.1.clone(), "create".to_owned()));
+        }
+        used.insert(key);
+    }
+    (used, denied)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_role_is_exactly_what_the_code_uses() {
+    let cp = prism_testkit::shared().await;
+    let client = cp.client().await.expect("client");
+    support::install_crds(&client).await;
+    tokio::task::block_in_place(|| prism_testkit::install_keda_crds(cp)).expect("KEDA CRDs");
+    let role = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config/rbac/role.yaml");
+    let role = role.to_string_lossy().into_owned();
+    tokio::task::block_in_place(|| {
+        kubectl(cp, &["apply", "--server-side", "-f", &role], None);
+        let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": "prism-operator-manager-rolebinding-test"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": prism_operator::rbac::CLUSTER_ROLE},
+            "subjects": [{"kind": "ServiceAccount", "name": "prism-operator-controller-manager", "namespace": "prism-system"}]});
+        kubectl(cp, &["apply", "--server-side", "-f", "-"], Some(&binding.to_string()));
+    });
+    let (ns, _guard) = prism_testkit::temp_namespace(cp).await.expect("namespace");
+    let mut config: Value = serde_json::from_str(cp.kubeconfig()).expect("kubeconfig");
+    config["users"][0]["user"]["as"] = json!(SA);
+    let kubeconfig = std::env::temp_dir().join(format!("prism-rbac-{ns}.kubeconfig"));
+    std::fs::write(&kubeconfig, config.to_string()).expect("write kubeconfig");
+    let port = || std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+    let mut op = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
+        .args(["run", "--namespaces", &ns, "--leader-elect", "--leader-election-namespace", &ns])
+        .args(["--metrics-bind-address", &format!("127.0.0.1:{}", port())])
+        .args(["--health-probe-bind-address", &format!("127.0.0.1:{}", port())])
+        // The admin is found from the stack (its Service name does not resolve here: unreachable).
+        .args(["--revoke-grace-period", "2s"])
+        .env("KUBECONFIG", &kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::File::create(std::env::temp_dir().join(format!("prism-rbac-{ns}.log")))
+                .map_or_else(|_| Stdio::null(), Stdio::from),
+        )
+        .spawn()
+        .expect("operator");
+
+    // Every controller, every child kind created, then removed again.
+    kubectl(
+        cp,
+        &[
+            "create",
+            "secret",
+            "generic",
+            "pg-credentials",
+            "-n",
+            &ns,
+            "--from-literal=url=postgres://127.0.0.1:1/db",
+            "--from-literal=username=u",
+            "--from-literal=password=p",
+        ],
+        None,
+    );
+    support::create(&client, &ns, &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismStack", "metadata": {"name": "all"},
+        "spec": {
+            "proxy": {"replicas": 2, "autoscaling": {"enabled": true, "maxReplicas": 4, "targetCPUUtilizationPercentage": 70}},
+            "admin": {"enabled": true, "replicas": 2, "leaderElection": {"enabled": true}},
+            "patterns": [
+                {"name": "kv", "type": "keyvalue", "backend": "memstore"},
+                {"name": "events", "type": "consumer", "backend": "pg",
+                 "autoscaling": {"enabled": true, "scaler": "keda", "maxReplicas": 3, "triggers": [{"type": "kafka", "metadata": {"topic": "t"}}]}}],
+            "backends": [{"name": "pg", "type": "database", "provider": "postgres", "secretRef": {"name": "pg-credentials"}}]}}))
+    .await;
+    support::create(
+        &client,
+        &ns,
+        &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismNamespace", "metadata": {"name": "tenant"},
+        "spec": {"namespaceId": "tenant", "proxyRef": {"name": "all"}, "ttl": "3s"}}),
+    )
+    .await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    eventually("stack children", async || {
+        let names: Vec<String> = deployments
+            .list(&Default::default())
+            .await
+            .map_err(|e| e.to_string())?
+            .items
+            .into_iter()
+            .filter_map(|d| d.metadata.name)
+            .collect();
+        (names.len() >= 4).then_some(()).ok_or(format!("{names:?}"))
+    })
+    .await;
+    let namespaces: Api<PrismNamespace> = Api::namespaced(client.clone(), &ns);
+    eventually("expired PrismNamespace removed", async || {
+        match namespaces.get_opt("tenant").await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("still there".to_owned()),
+        }
+    })
+    .await;
+    let stacks: Api<PrismStack> = Api::namespaced(client.clone(), &ns);
+    let shrink = json!({"spec": {"proxy": {"replicas": 1, "autoscaling": null}, "admin": {"enabled": false},
+        "patterns": [{"name": "events", "type": "consumer", "backend": "memstore"}], "backends": null}});
+    stacks.patch("all", &PatchParams::default(), &Patch::Merge(&shrink)).await.expect("shrink the stack");
+    let patterns: Api<PrismPattern> = Api::namespaced(client.clone(), &ns);
+    eventually("children swept", async || {
+        let kv = patterns.get_opt("kv").await.map_err(|e| e.to_string())?;
+        let admin = deployments.get_opt("all-admin").await.map_err(|e| e.to_string())?;
+        (kv.is_none() && admin.is_none()).then_some(()).ok_or("not yet".to_owned())
+    })
+    .await;
+    // The pattern drops KEDA: its ScaledObject is swept.
+    let so_gone = async || {
+        let sos = support::scaled_object_api(&client, &ns);
+        match sos.get_opt("events").await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("ScaledObject still there".to_owned()),
+        }
+    };
+    eventually("ScaledObject swept", so_gone).await;
+
+    let _ = op.kill();
+    let _ = op.wait();
+    let (used, denied) = used_by_service_account(cp);
+    assert!(denied.is_empty(), "requests the role does not allow:\n{}", denied.join("\n"));
+    let unused: Vec<String> = prism_operator::rbac::grants()
+        .into_iter()
+        .filter(|(_, resource, verb)| {
+            !prism_operator::rbac::NOT_REQUEST_DRIVEN.iter().any(|(r, v, _)| r == resource && v == verb)
+        })
+        .filter(|(g, r, v)| !used.contains(&((*g).to_owned(), (*r).to_owned(), (*v).to_owned())))
+        .map(|(g, r, v)| format!("{v} {g}/{r}"))
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "permissions the operator never used (remove them from src/rbac.rs): {unused:?}\nused: {used:?}"
+    );
+}
