@@ -31,6 +31,7 @@ step "building the control plane binaries (cached after the first time) and the 
 k8s_bin="$(tools/k8s/build.sh)"
 export PATH="$k8s_bin:$PATH"
 cargo build -q -p prism-operator -p prism-testkit --bins
+bin="${CARGO_TARGET_DIR:-$root/target}/debug"
 
 started_cluster=0
 operator_pid=""
@@ -44,7 +45,7 @@ cleanup() {
   fi
   if [[ $started_cluster == 1 ]]; then
     step "stopping the local control plane"
-    PRISM_K8S_BIN="$k8s_bin" target/debug/prism-cluster down --dir "$local_dir" || true
+    PRISM_K8S_BIN="$k8s_bin" "$bin/prism-cluster" down --dir "$local_dir" || true
   fi
   exit "$code"
 }
@@ -55,7 +56,7 @@ if [[ -f "$local_dir/ready" && -f "$local_dir/kubeconfig" ]] && kubectl --kubeco
   step "reusing the local control plane in .local/"
 else
   step "starting the local control plane (etcd, kube-apiserver, controller-manager, scheduler, kwok nodes)"
-  PRISM_K8S_BIN="$k8s_bin" target/debug/prism-cluster up --dir "$local_dir" --detach
+  PRISM_K8S_BIN="$k8s_bin" "$bin/prism-cluster" up --dir "$local_dir" --detach
   started_cluster=1
 fi
 export KUBECONFIG="$local_dir/kubeconfig"
@@ -67,7 +68,7 @@ for crd in "${keda_crds[@]}"; do kubectl apply --server-side --force-conflicts -
 kubectl wait --for condition=Established --timeout=60s crd --all >/dev/null
 
 step "starting the operator (log: .local/operator.log)"
-target/debug/prism-operator run \
+"$bin/prism-operator" run \
   --metrics-bind-address "${DEV_METRICS_ADDR:-127.0.0.1:8080}" \
   --health-probe-bind-address "${DEV_HEALTH_ADDR:-127.0.0.1:8081}" \
   >"$local_dir/operator.log" 2>&1 &

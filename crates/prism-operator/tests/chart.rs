@@ -95,13 +95,14 @@ fn can_i(cp: &ControlPlane, sa: &str, args: &[&str]) -> bool {
     String::from_utf8_lossy(&out.stdout).trim() == "yes"
 }
 
-/// Asserts the operator's least privilege: server-side apply (patch) but no create or update of
-/// children, its Lease in `ns`.
+/// Asserts the operator's least privilege: server-side apply (patch, and create for new objects)
+/// but never update of children, its Lease in `ns`, nothing about nodes.
 fn assert_operator_rbac(cp: &ControlPlane, sa: &str, ns: &str) {
     assert!(can_i(cp, sa, &["patch", "deployments", "-A"]), "{sa} cannot patch deployments");
     assert!(can_i(cp, sa, &["watch", "prismstacks.prism.io", "-A"]), "{sa} cannot watch prismstacks");
     assert!(can_i(cp, sa, &["update", "leases", "-n", ns]), "{sa} cannot update its lease");
-    assert!(!can_i(cp, sa, &["create", "deployments", "-n", ns]), "{sa} may create deployments");
+    assert!(can_i(cp, sa, &["create", "deployments", "-n", ns]), "{sa} cannot create deployments (apply creates)");
+    assert!(!can_i(cp, sa, &["update", "deployments", "-n", ns]), "{sa} may update deployments");
     assert!(!can_i(cp, sa, &["get", "nodes"]), "{sa} may read nodes");
 }
 

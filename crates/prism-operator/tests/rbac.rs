@@ -141,6 +141,32 @@ async fn cluster_role_is_exactly_what_the_code_uses() {
         "spec": {"namespaceId": "tenant", "proxyRef": {"name": "all"}, "ttl": "3s"}}),
     )
     .await;
+    // A stack whose pattern name is taken fails the same way on each retry: its repeated Warning
+    // Event is patched into a series.
+    support::create(
+        &client,
+        &ns,
+        &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismPattern", "metadata": {"name": "taken"},
+        "spec": {"pattern": "keyvalue", "backend": "memstore"}}),
+    )
+    .await;
+    support::create(
+        &client,
+        &ns,
+        &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismStack", "metadata": {"name": "clash"},
+        "spec": {"patterns": [{"name": "taken", "type": "keyvalue", "backend": "memstore"}]}}),
+    )
+    .await;
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), &ns);
+    eventually("a repeated Warning Event", async || {
+        let list = events.list(&Default::default()).await.map_err(|e| e.to_string())?;
+        list.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("NameConflict") && e.series.as_ref().is_some_and(|s| s.count >= 2))
+            .then_some(())
+            .ok_or_else(|| "no series yet".to_owned())
+    })
+    .await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     eventually("stack children", async || {
         let names: Vec<String> = deployments

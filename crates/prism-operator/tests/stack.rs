@@ -374,3 +374,39 @@ async fn converged_stack_causes_zero_writes() {
         assert_eq!(writes.len(), baseline, "writes after convergence: {:?}", &writes[baseline..]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_the_stack_does_not_own_is_never_taken_over() {
+    let (client, ns, _guard, _op) = setup().await;
+    support::create(
+        &client,
+        &ns,
+        &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismPattern",
+        "metadata": {"name": "mine"}, "spec": {"pattern": "keyvalue", "backend": "memstore", "replicas": 3}}),
+    )
+    .await;
+    support::create(
+        &client,
+        &ns,
+        &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismStack",
+        "metadata": {"name": "grabby"},
+        "spec": {"patterns": [{"name": "mine", "type": "pubsub", "backend": "nats", "replicas": 1}]}}),
+    )
+    .await;
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), &ns);
+    eventually("a NameConflict Warning on the stack", async || {
+        let list = events.list(&ListParams::default()).await.map_err(|e| e.to_string())?;
+        list.items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("NameConflict")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("grabby")
+            })
+            .then_some(())
+            .ok_or_else(|| "no event yet".to_owned())
+    })
+    .await;
+    let mine = Api::<PrismPattern>::namespaced(client.clone(), &ns).get("mine").await.expect("get");
+    assert_eq!((mine.spec.pattern.as_str(), mine.spec.replicas), ("keyvalue", Some(3)), "spec untouched");
+    assert!(mine.metadata.owner_references.unwrap_or_default().is_empty(), "no owner added");
+}
