@@ -42,16 +42,20 @@ async fn api_server_outage_is_ridden_out() {
     support::install_crds(&client).await;
     let ns = "outage";
     cp.kubectl().args(["create", "namespace", ns]).output().expect("kubectl");
-    let mut op = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
-        .args(["run", "--namespaces", ns])
-        .args(["--metrics-bind-address", &format!("127.0.0.1:{}", free_port())])
-        .args(["--health-probe-bind-address", &format!("127.0.0.1:{}", free_port())])
-        .env("KUBECONFIG", cp.kubeconfig_path())
-        .env("LOG_LEVEL", "info,kube_runtime=debug,kube_client=debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(cp.data_dir().join("operator.log")).map_or_else(|_| Stdio::null(), Stdio::from))
-        .spawn()
-        .expect("start operator");
+    let mut op = support::KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_prism-operator"))
+            .args(["run", "--namespaces", ns])
+            .args(["--metrics-bind-address", &format!("127.0.0.1:{}", free_port())])
+            .args(["--health-probe-bind-address", &format!("127.0.0.1:{}", free_port())])
+            .env("KUBECONFIG", cp.kubeconfig_path())
+            .env("LOG_LEVEL", "info,kube_runtime=debug,kube_client=debug")
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(cp.data_dir().join("operator.log")).map_or_else(|_| Stdio::null(), Stdio::from),
+            )
+            .spawn()
+            .expect("start operator"),
+    );
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let pattern = |name: &str| {
         json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismPattern", "metadata": {"name": name, "namespace": ns},
@@ -63,11 +67,11 @@ async fn api_server_outage_is_ridden_out() {
     })
     .await;
 
-    let cpu_before = cpu_seconds(op.id());
+    let cpu_before = cpu_seconds(op.0.id());
     cp.stop_apiserver().await;
     tokio::time::sleep(Duration::from_secs(60)).await; // the outage itself: nothing to poll
-    assert!(op.try_wait().expect("try_wait").is_none(), "the operator exited during the outage");
-    let cpu = cpu_seconds(op.id()) - cpu_before;
+    assert!(op.0.try_wait().expect("try_wait").is_none(), "the operator exited during the outage");
+    let cpu = cpu_seconds(op.0.id()) - cpu_before;
     println!("operator CPU during a 60 s API server outage: {cpu:.2} s");
     assert!(cpu < 3.0, "the operator spun during the outage: {cpu:.2} CPU seconds in 60 s");
 
@@ -87,7 +91,6 @@ async fn api_server_outage_is_ridden_out() {
         println!("operator log tail:\n{}", tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
     }
     waited.expect("reconciled within 10 s of the API server's return");
-    let _ = op.kill();
-    let _ = op.wait();
+    drop(op);
     cp.stop().await;
 }

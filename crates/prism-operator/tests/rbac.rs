@@ -93,20 +93,22 @@ async fn cluster_role_is_exactly_what_the_code_uses() {
     let kubeconfig = std::env::temp_dir().join(format!("prism-rbac-{ns}.kubeconfig"));
     std::fs::write(&kubeconfig, config.to_string()).expect("write kubeconfig");
     let port = || std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-    let mut op = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
-        .args(["run", "--namespaces", &ns, "--leader-elect", "--leader-election-namespace", &ns])
-        .args(["--metrics-bind-address", &format!("127.0.0.1:{}", port())])
-        .args(["--health-probe-bind-address", &format!("127.0.0.1:{}", port())])
-        // The admin is found from the stack (its Service name does not resolve here: unreachable).
-        .args(["--revoke-grace-period", "2s"])
-        .env("KUBECONFIG", &kubeconfig)
-        .stdout(Stdio::null())
-        .stderr(
-            std::fs::File::create(std::env::temp_dir().join(format!("prism-rbac-{ns}.log")))
-                .map_or_else(|_| Stdio::null(), Stdio::from),
-        )
-        .spawn()
-        .expect("operator");
+    let op = support::KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_prism-operator"))
+            .args(["run", "--namespaces", &ns, "--leader-elect", "--leader-election-namespace", &ns])
+            .args(["--metrics-bind-address", &format!("127.0.0.1:{}", port())])
+            .args(["--health-probe-bind-address", &format!("127.0.0.1:{}", port())])
+            // The admin is found from the stack (its Service name does not resolve here: unreachable).
+            .args(["--revoke-grace-period", "2s"])
+            .env("KUBECONFIG", &kubeconfig)
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(std::env::temp_dir().join(format!("prism-rbac-{ns}.log")))
+                    .map_or_else(|_| Stdio::null(), Stdio::from),
+            )
+            .spawn()
+            .expect("operator"),
+    );
 
     // Every controller, every child kind created, then removed again.
     kubectl(
@@ -209,8 +211,7 @@ async fn cluster_role_is_exactly_what_the_code_uses() {
     };
     eventually("ScaledObject swept", so_gone).await;
 
-    let _ = op.kill();
-    let _ = op.wait();
+    drop(op);
     let (used, denied) = used_by_service_account(cp);
     assert!(denied.is_empty(), "requests the role does not allow:\n{}", denied.join("\n"));
     let unused: Vec<String> = prism_operator::rbac::grants()

@@ -147,3 +147,13 @@ pub fn scaled_object_api(client: &Client, ns: &str) -> Api<kube::api::DynamicObj
     );
     Api::namespaced_with(client.clone(), ns, &ar)
 }
+
+/// A child process killed when dropped, so a failing test leaves no operator behind.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
