@@ -126,6 +126,41 @@ impl Context {
         }
     }
 
+    /// The backoff and metrics key of an object: `Kind/namespace/name`.
+    pub fn key<K: Resource<DynamicType = ()>>(obj: &K) -> String {
+        let meta = obj.meta();
+        format!(
+            "{}/{}/{}",
+            K::kind(&()),
+            meta.namespace.as_deref().unwrap_or_default(),
+            meta.name.as_deref().unwrap_or_default()
+        )
+    }
+
+    /// What every controller's error policy does: counts the failure, logs it, publishes it as a
+    /// Warning Event (in the background: error policies are synchronous) and retries after the
+    /// object's next backoff delay (`delay` overrides it).
+    pub fn on_error<K>(
+        self: &Arc<Self>,
+        obj: Arc<K>,
+        err: &Error,
+        delay: Option<Duration>,
+    ) -> kube::runtime::controller::Action
+    where
+        K: Resource<DynamicType = ()> + Send + Sync + 'static,
+    {
+        let kind = K::kind(&());
+        self.metrics.failure(&kind, err.reason());
+        let delay = delay.unwrap_or_else(|| self.next_backoff(&Self::key(&*obj)));
+        let note = err.chain(NOTE_MAX);
+        tracing::warn!(kind = %kind, name = obj.meta().name.as_deref().unwrap_or_default(), error = %note, retry_in = ?delay, "reconcile failed");
+        let (ctx, reason) = (self.clone(), err.reason());
+        tokio::spawn(async move {
+            ctx.publish(&*obj, EventType::Warning, reason, "Reconcile", note).await;
+        });
+        kube::runtime::controller::Action::requeue(delay)
+    }
+
     /// Publishes a failure as a Warning Event named after the error variant.
     pub async fn publish_error<K: Resource<DynamicType = ()>>(&self, obj: &K, err: &Error) {
         self.publish(obj, EventType::Warning, err.reason(), "Reconcile", err.chain(NOTE_MAX)).await;

@@ -40,7 +40,7 @@ use kube::{
     },
 };
 use prism_api::{labels, v1alpha1::PrismBackend};
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument};
 
 use self::{
     credentials::SecretValues,
@@ -142,10 +142,6 @@ fn references(backend: &PrismBackend, name: &str) -> bool {
     connection || tls
 }
 
-fn key(backend: &PrismBackend) -> String {
-    format!("PrismBackend/{}/{}", backend.namespace().unwrap_or_default(), backend.name_any())
-}
-
 #[instrument(skip_all, fields(namespace = backend.namespace().unwrap_or_default(), name = %backend.name_any()))]
 async fn reconcile(backend: Arc<PrismBackend>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     // Applying before the child caches are filled would rewrite children that exist.
@@ -153,7 +149,7 @@ async fn reconcile(backend: Arc<PrismBackend>, ctx: Arc<Ctx>) -> Result<Action, 
     let _timer = ctx.base.metrics.reconcile("PrismBackend");
     let ns = backend.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let owner = backend.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
-    let key = key(&backend);
+    let key = Context::key(&*backend);
     let resolved = resolve(&ctx.base.client, &backend, &ns).await?;
     let (observation, action) = match validate::validate(&backend, &ns, owner, &resolved) {
         Ok(valid) => {
@@ -184,15 +180,7 @@ async fn reconcile(backend: Arc<PrismBackend>, ctx: Arc<Ctx>) -> Result<Action, 
 }
 
 fn error_policy(backend: Arc<PrismBackend>, err: &Error, ctx: Arc<Ctx>) -> Action {
-    ctx.base.metrics.failure("PrismBackend", err.reason());
-    let delay = ctx.base.next_backoff(&key(&backend));
-    warn!(name = %backend.name_any(), error = %err.chain(1024), retry_in = ?delay, "reconcile failed");
-    let base = ctx.base.clone();
-    let (reason, note) = (err.reason(), err.chain(1024));
-    tokio::spawn(async move {
-        base.publish(&*backend, EventType::Warning, reason, "Reconcile", note).await;
-    });
-    Action::requeue(delay)
+    ctx.base.on_error(backend, err, None)
 }
 
 /// Reads the referenced Secrets (GETs; nothing else touches the API before validation).

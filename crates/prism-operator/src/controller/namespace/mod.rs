@@ -99,10 +99,6 @@ pub async fn run(
         .await;
 }
 
-fn key(obj: &PrismNamespace) -> String {
-    format!("PrismNamespace/{}/{}", obj.namespace().unwrap_or_default(), obj.name_any())
-}
-
 #[instrument(skip_all, fields(namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any()))]
 async fn reconcile(obj: Arc<PrismNamespace>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let _timer = ctx.base.metrics.reconcile("PrismNamespace");
@@ -129,7 +125,7 @@ async fn reconcile(obj: Arc<PrismNamespace>, ctx: Arc<Ctx>) -> Result<Action, Er
 /// the revoke grace period.
 fn retry_delay(obj: &PrismNamespace, ctx: &Ctx) -> Duration {
     let now = Timestamp::now();
-    let mut delay = ctx.base.next_backoff(&key(obj));
+    let mut delay = ctx.base.next_backoff(&Context::key(obj));
     let deadline = match lifecycle::grace_deadline(obj, ctx.settings.revoke_grace_period) {
         Some(grace) => Some(grace),
         None => lifecycle::expiry(obj).ok().flatten(),
@@ -142,15 +138,8 @@ fn retry_delay(obj: &PrismNamespace, ctx: &Ctx) -> Duration {
 }
 
 fn error_policy(obj: Arc<PrismNamespace>, err: &Error, ctx: Arc<Ctx>) -> Action {
-    ctx.base.metrics.failure("PrismNamespace", err.reason());
     let delay = retry_delay(&obj, &ctx);
-    warn!(name = %obj.name_any(), error = %err.chain(1024), retry_in = ?delay, "reconcile failed");
-    let base = ctx.base.clone();
-    let (reason, note) = (err.reason(), err.chain(1024));
-    tokio::spawn(async move {
-        base.publish(&*obj, EventType::Warning, reason, "Reconcile", note).await;
-    });
-    Action::requeue(delay)
+    ctx.base.on_error(obj, err, Some(delay))
 }
 
 /// The Apply branch: expire, or provision unless the generation is already synced.
@@ -177,7 +166,7 @@ async fn provision(obj: &PrismNamespace, ctx: &Ctx, ns: &str) -> Result<Action, 
         None => Action::await_change(),
     };
     if status::is_synced(obj) {
-        ctx.base.reset_backoff(&key(obj));
+        ctx.base.reset_backoff(&Context::key(obj));
         return Ok(settled());
     }
     let client = &ctx.base.client;
@@ -200,7 +189,7 @@ async fn provision(obj: &PrismNamespace, ctx: &Ctx, ns: &str) -> Result<Action, 
         Ok(response) => {
             let outcome = Outcome::Synced { endpoint, response };
             write_status(ctx, obj, ns, &outcome).await?;
-            ctx.base.reset_backoff(&key(obj));
+            ctx.base.reset_backoff(&Context::key(obj));
             Ok(settled())
         }
         Err(source) => {
@@ -233,7 +222,7 @@ async fn revoke(obj: &PrismNamespace, ctx: &Ctx, ns: &str) -> Result<Action, Err
         Ok(_) => {
             let note = format!("namespace {:?} revoked on the admin", obj.spec.namespace_id);
             ctx.base.publish(obj, EventType::Normal, "Revoked", "Revoke", note).await;
-            ctx.base.reset_backoff(&key(obj));
+            ctx.base.reset_backoff(&Context::key(obj));
             return Ok(Action::await_change());
         }
         Err(source) => source,
@@ -246,7 +235,7 @@ async fn revoke(obj: &PrismNamespace, ctx: &Ctx, ns: &str) -> Result<Action, Err
             obj.spec.namespace_id
         );
         ctx.base.publish(obj, EventType::Warning, "RevokeAbandoned", "Revoke", note).await;
-        ctx.base.reset_backoff(&key(obj));
+        ctx.base.reset_backoff(&Context::key(obj));
         return Ok(Action::await_change());
     }
     write_status(ctx, obj, ns, &Outcome::Revoking(source.clone())).await?;

@@ -28,7 +28,7 @@ use kube::{
     },
 };
 use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismPatternStatus};
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument};
 
 use self::validate::{BackendConfig, Resolved};
 use super::{Changes, Scope, children, keda_watch, wait};
@@ -133,10 +133,6 @@ pub async fn run(
         .await;
 }
 
-fn key(pattern: &PrismPattern) -> String {
-    format!("PrismPattern/{}/{}", pattern.namespace().unwrap_or_default(), pattern.name_any())
-}
-
 #[instrument(skip_all, fields(namespace = pattern.namespace().unwrap_or_default(), name = %pattern.name_any()))]
 async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     ctx.synced.clone().await;
@@ -159,21 +155,12 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
     };
     changes.publish(&ctx.base, &*pattern).await;
     write_status(&ctx, &pattern, &ns, observed).await?;
-    ctx.base.reset_backoff(&key(&pattern));
+    ctx.base.reset_backoff(&Context::key(&*pattern));
     Ok(Action::await_change())
 }
 
 fn error_policy(pattern: Arc<PrismPattern>, err: &Error, ctx: Arc<Ctx>) -> Action {
-    ctx.base.metrics.failure("PrismPattern", err.reason());
-    let delay = ctx.base.next_backoff(&key(&pattern));
-    warn!(name = %pattern.name_any(), error = %err.chain(1024), retry_in = ?delay, "reconcile failed");
-    let base = ctx.base.clone();
-    let note = err.chain(1024);
-    let reason = err.reason();
-    tokio::spawn(async move {
-        base.publish(&*pattern, EventType::Warning, reason, "Reconcile", note).await;
-    });
-    Action::requeue(delay)
+    ctx.base.on_error(pattern, err, None)
 }
 
 /// Cache reads only: the backend connection and KEDA's presence.

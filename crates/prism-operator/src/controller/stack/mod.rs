@@ -36,7 +36,7 @@ use kube::{
     },
 };
 use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismStack, PrismStackStatus};
-use tracing::{info, instrument, warn};
+use tracing::{info, instrument};
 
 use super::{Changes, Scope, children::ensure_all, keda_watch, wait};
 use crate::{
@@ -154,10 +154,6 @@ pub async fn run(
         .await;
 }
 
-fn key(stack: &PrismStack) -> String {
-    format!("PrismStack/{}/{}", stack.namespace().unwrap_or_default(), stack.name_any())
-}
-
 #[instrument(skip_all, fields(namespace = stack.namespace().unwrap_or_default(), name = %stack.name_any()))]
 async fn reconcile(stack: Arc<PrismStack>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     ctx.synced.clone().await;
@@ -171,19 +167,12 @@ async fn reconcile(stack: Arc<PrismStack>, ctx: Arc<Ctx>) -> Result<Action, Erro
     let observed = status::observe(&valid, live.proxy.as_ref(), live.admin.as_ref(), &live.patterns, &live.backends);
     changes.publish(&ctx.base, &*stack).await;
     write_status(&ctx, &stack, &ns, observed).await?;
-    ctx.base.reset_backoff(&key(&stack));
+    ctx.base.reset_backoff(&Context::key(&*stack));
     Ok(Action::await_change())
 }
 
 fn error_policy(stack: Arc<PrismStack>, err: &Error, ctx: Arc<Ctx>) -> Action {
-    ctx.base.metrics.failure("PrismStack", err.reason());
-    let delay = ctx.base.next_backoff(&key(&stack));
-    warn!(name = %stack.name_any(), error = %err.chain(1024), retry_in = ?delay, "reconcile failed");
-    let (base, note, reason) = (ctx.base.clone(), err.chain(1024), err.reason());
-    tokio::spawn(async move {
-        base.publish(&*stack, EventType::Warning, reason, "Reconcile", note).await;
-    });
-    Action::requeue(delay)
+    ctx.base.on_error(stack, err, None)
 }
 
 /// What the apply step saw of the children the status depends on.
