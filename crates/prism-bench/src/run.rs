@@ -1,0 +1,301 @@
+//! One benchmark run, phase by phase: floor (and the same children by server-side apply, as a
+//! diagnostic), operator convergence (its requests from the audit log, CPU from `/proc`, reconciles
+//! from its `/metrics`), steady state, reconcile latency, memory at the other sizes and against
+//! unrelated Deployments. Each operator run is a fresh `prism-operator` process.
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context as _;
+use kube::{Api, Client};
+use prism_api::v1alpha1::{PatternPhase, PrismPattern};
+use prism_testkit::ControlPlane;
+use serde_json::json;
+
+use crate::{
+    audit::{AuditLog, Load, Requests},
+    cluster,
+    converge::{self, Converged, Limits},
+    floor::{self, Method},
+    latency, memory,
+    operator::{Launch, Operator},
+    report::{Figure, Target},
+};
+
+/// Children per PrismPattern (Deployment, Service, HPA); the writes target is this plus 2.
+const CHILDREN: f64 = 3.0;
+const FLOOR_NS: &str = "bench-floor";
+const FLOOR_SSA_NS: &str = "bench-floor-ssa";
+pub const MAIN_NS: &str = "bench-main";
+pub const UNRELATED_NS: &str = "bench-unrelated";
+/// Always empty: the second namespace of the extra memory runs, so that every operator run
+/// watches two namespaces (as the main run does: its own and the unrelated one).
+pub const SPARE_NS: &str = "bench-spare";
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub mode: String,
+    pub n: usize,
+    /// Sizes of the memory figure other than `n` (measured by the main run).
+    pub other_sizes: Vec<usize>,
+    pub steady: Duration,
+    pub latency_samples: usize,
+    pub rate: f64,
+    pub unrelated: usize,
+    pub concurrency: usize,
+    pub operator: PathBuf,
+    pub logs: PathBuf,
+}
+
+/// Figures plus what explains them.
+pub struct Results {
+    pub figures: Vec<Figure>,
+    /// Figures without targets that explain the others (CPU, reconciles, SSA floor).
+    pub diagnostics: Vec<Figure>,
+    pub converge_requests: Requests,
+    pub steady_requests: Requests,
+    /// Every client's requests while the floor was timed, and while the operator converged.
+    pub floor_load: Load,
+    pub converge_load: Load,
+}
+
+/// The order of figures in reports: as issue 7 lists them.
+const ORDER: [&str; 14] = [
+    "floor_seconds",
+    "converge_seconds",
+    "converge_over_floor",
+    "running_seconds",
+    "writes_per_pattern",
+    "reads_per_pattern",
+    "steady_writes",
+    "steady_cpu",
+    "peak_rss",
+    "restart_peak_rss",
+    "restart_peak_rss_unrelated",
+    "rss_growth_unrelated",
+    "create_to_deployment_p50",
+    "create_to_deployment_p99",
+];
+
+pub fn limits(n: usize) -> Limits {
+    Limits { children: Duration::from_secs(300 + n as u64 * 3 / 10), running: Duration::from_secs(600 + n as u64 / 5) }
+}
+
+/// The API server's and etcd's pids.
+fn server_pids(cp: &ControlPlane) -> Vec<u32> {
+    ["kube-apiserver", "etcd"]
+        .iter()
+        .filter_map(|name| cp.process_ids().into_iter().find(|(n, _)| n == name).map(|(_, pid)| pid))
+        .collect()
+}
+
+/// Runs every phase on `cp`.
+pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
+    let client = cp.client().await?;
+    cluster::install_crds(&client).await?;
+    for ns in [FLOOR_NS, FLOOR_SSA_NS, MAIN_NS, UNRELATED_NS, SPARE_NS] {
+        cluster::namespace(&client, ns).await?;
+    }
+    let audit = AuditLog::new(cp.audit_log_path());
+    let (n, k) = (plan.n, plan.concurrency);
+    let servers = server_pids(cp);
+    let (mut figures, mut diagnostics) = (Vec::new(), Vec::new());
+
+    // 1. Floor, then the same by server-side apply. Each namespace is deleted afterwards: the
+    //    floor's objects keep the control plane busy (its HPA controller syncs every HPA each 15 s).
+    let f = floor::floor(&client, FLOOR_NS, n, k, Method::Post, &audit, &servers).await?;
+    let floor_load = audit.load(f.window)?;
+    figures.push(
+        Figure::new("floor_seconds", f.elapsed.as_secs_f64(), "s", n)
+            .note(format!("create the {} children directly (POST, kube-rs, {k} in flight)", 3 * n)),
+    );
+    diagnostics.extend(usage_figures("floor", &f.usage, n, &["kube-apiserver", "etcd"]));
+    let t = Instant::now();
+    cluster::delete_namespace(&client, FLOOR_NS, Duration::from_secs(900)).await?;
+    tracing::info!(elapsed = ?t.elapsed(), "floor namespace deleted");
+    let ssa = floor::floor(&client, FLOOR_SSA_NS, n, k, Method::Apply, &audit, &servers).await?;
+    diagnostics.push(
+        Figure::new("floor_ssa_seconds", ssa.elapsed.as_secs_f64(), "s", n)
+            .note(format!("the floor's children by server-side apply (force), {k} in flight")),
+    );
+    diagnostics.extend(usage_figures("floor_ssa", &ssa.usage, n, &["kube-apiserver", "etcd"]));
+    cluster::delete_namespace(&client, FLOOR_SSA_NS, Duration::from_secs(900)).await?;
+
+    // 2. The operator converges N PrismPatterns.
+    let from = audit.offset()?;
+    let op = start(cp, plan, "main", &[MAIN_NS, UNRELATED_NS]).await?;
+    let before = op.reconciles().await?;
+    let pids = [servers.clone(), vec![op.pid()]].concat();
+    let c = converge::converge(&client, &audit, MAIN_NS, "conv", n, k, limits(n), &pids).await?;
+    let converge_requests = audit.requests(&op.user_agent, from, audit.offset()?)?;
+    let converge_load = audit.load(c.window)?;
+    figures.extend(converge_figures(&c, f.elapsed, n, &converge_requests));
+    diagnostics.extend(usage_figures("converge", &c.usage, n, &["kube-apiserver", "etcd", "operator"]));
+    diagnostics.push(
+        Figure::new("converge_over_floor_ssa", c.children.as_secs_f64() / ssa.elapsed.as_secs_f64(), "ratio", n)
+            .note("converge time over the server-side-apply floor"),
+    );
+    let after = op.reconciles().await?;
+    let (count, _) = before.since(&after, 50.0);
+    diagnostics.push(
+        Figure::new("reconciles_per_pattern", count / n as f64, "reconciles", n)
+            .note("PrismPattern reconciles from the operator's /metrics, operator start to all Running"),
+    );
+
+    // 3. Steady state.
+    let (from, cpu) = (audit.offset()?, op.cpu_seconds()?);
+    tokio::time::sleep(plan.steady).await;
+    let steady_cpu = op.cpu_seconds()? - cpu;
+    let steady_requests = audit.requests(&op.user_agent, from, audit.offset()?)?;
+    let window = format!("over {} s after convergence", plan.steady.as_secs());
+    figures.push(
+        Figure::new("steady_writes", steady_requests.writes() as f64, "requests", n)
+            .target(Target::AtMost(0.0))
+            .note(window.clone()),
+    );
+    figures.push(
+        Figure::new("steady_cpu", 100.0 * steady_cpu / plan.steady.as_secs_f64(), "% of a core", n)
+            .target(Target::Below(1.0))
+            .note(format!("{window}: {steady_cpu:.2} CPU s (utime+stime)")),
+    );
+    figures.push(
+        Figure::new("peak_rss", op.peak_rss_mib()?, "MiB", n)
+            .target(Target::AtMost(64.0))
+            .note("VmHWM of the operator that converged them"),
+    );
+
+    // 4. Reconcile latency under a steady stream of creates.
+    let before = op.reconciles().await?;
+    let cpu = op.cpu_seconds()?;
+    let samples = latency::measure(&client, MAIN_NS, plan.latency_samples, plan.rate, Duration::from_secs(120)).await?;
+    let lat_note = format!(
+        "create request to Deployment watch event; {} of {} samples, {} creates/s",
+        samples.len(),
+        plan.latency_samples,
+        plan.rate
+    );
+    for (q, target) in [(50.0, None), (99.0, Some(Target::AtMost(250.0)))] {
+        if let Some(v) = latency::percentile(&samples, q) {
+            let f = Figure::new(&format!("create_to_deployment_p{q}"), v.as_secs_f64() * 1000.0, "ms", n)
+                .note(lat_note.clone());
+            figures.push(match target {
+                Some(t) => f.target(t),
+                None => f,
+            });
+        }
+    }
+    let (after, cpu) = (op.reconciles().await?, op.cpu_seconds()? - cpu);
+    for q in [50.0, 99.0] {
+        let (count, bound) = before.since(&after, q);
+        diagnostics.push(
+            Figure::new(&format!("latency_reconcile_p{q}_le"), bound.unwrap_or(f64::NAN) * 1000.0, "ms", n)
+                .note(format!("bucket bound of the p{q} reconcile duration in the latency phase ({count} reconciles)")),
+        );
+    }
+    diagnostics.push(Figure::new("latency_operator_cpu", cpu, "CPU s", n).note("operator CPU in the latency phase"));
+    all_running(&client, MAIN_NS, n + plan.latency_samples, Duration::from_secs(600)).await;
+    op.stop().await?;
+
+    // 5. Memory at the other sizes, each a fresh operator and namespace; before the unrelated
+    //    Deployments, which keep the deployment controller busy for minutes.
+    for &size in &plan.other_sizes {
+        figures.extend(memory::other_size(cp, plan, &client, &audit, size).await?);
+    }
+
+    // 6. Memory with unrelated Deployments.
+    figures.extend(memory::unrelated_growth(cp, plan, &client).await?);
+    let rank = |f: &Figure| ORDER.iter().position(|name| *name == f.name).unwrap_or(ORDER.len());
+    figures.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.n.cmp(&b.n)));
+    Ok(Results { figures, diagnostics, converge_requests, steady_requests, floor_load, converge_load })
+}
+
+fn converge_figures(c: &Converged, floor: Duration, n: usize, r: &Requests) -> Vec<Figure> {
+    let per = |v: u64| v as f64 / n as f64;
+    let running = match c.running {
+        Some(d) => Figure::new("running_seconds", d.as_secs_f64(), "s", n).note(
+            "first create to every status Running (pods are made Running by the control plane's controllers and kwok)",
+        ),
+        None => Figure::new("running_seconds", f64::NAN, "s", n).note("not every status was Running within the limit"),
+    };
+    vec![
+        Figure::new("converge_seconds", c.children.as_secs_f64(), "s", n).note(format!(
+            "first PrismPattern create to every child matching; creating the {n} PrismPatterns took {:.1} s",
+            c.created.as_secs_f64()
+        )),
+        Figure::new("converge_over_floor", c.children.as_secs_f64() / floor.as_secs_f64(), "ratio", n)
+            .target(Target::AtMost(1.3)),
+        running,
+        Figure::new("writes_per_pattern", per(r.writes()), "requests", n)
+            .target(Target::AtMost(CHILDREN + 2.0))
+            .note("create/update/patch/delete by the operator's User-Agent, operator start to all Running"),
+        Figure::new("reads_per_pattern", per(r.reads()), "requests", n).note("get/list/watch in the same window"),
+    ]
+}
+
+/// CPU figures of one timed window: each process's CPU seconds and the machine's busy share.
+fn usage_figures(window: &str, u: &crate::procfs::Usage, n: usize, names: &[&str]) -> Vec<Figure> {
+    let mut out: Vec<Figure> = names
+        .iter()
+        .zip(&u.procs)
+        .map(|(name, secs)| {
+            Figure::new(&format!("{window}_cpu_{name}"), *secs, "CPU s", n).note(format!(
+                "{:.0}% of one core over the {:.1} s window",
+                100.0 * secs / u.wall.max(1e-9),
+                u.wall
+            ))
+        })
+        .collect();
+    out.push(
+        Figure::new(&format!("{window}_machine_busy"), u.machine_busy, "%", n)
+            .note("all CPUs, every process on the machine (it is shared)"),
+    );
+    out
+}
+
+pub async fn start(cp: &ControlPlane, plan: &Plan, tag: &str, namespaces: &[&str]) -> anyhow::Result<Operator> {
+    let namespaces: Vec<String> = namespaces.iter().map(|s| (*s).to_owned()).collect();
+    Operator::start(Launch {
+        binary: &plan.operator,
+        kubeconfig: cp.kubeconfig_path(),
+        namespaces: &namespaces,
+        user_agent: format!("prism-operator-bench/{tag}"),
+        log_file: plan.logs.join(format!("operator-{tag}.log")),
+    })
+    .await
+}
+
+/// Waits (up to `limit`) until `count` PrismPatterns in `ns` are Running.
+async fn all_running(client: &Client, ns: &str, count: usize, limit: Duration) {
+    let api: Api<PrismPattern> = Api::namespaced(client.clone(), ns);
+    let result =
+        cluster::poll(&format!("{count} PrismPatterns Running in {ns}"), limit, Duration::from_secs(5), async || {
+            let list = api.list(&Default::default()).await.context("list PrismPatterns")?;
+            let running = list
+                .items
+                .iter()
+                .filter(|p| p.status.as_ref().and_then(|s| s.phase) == Some(PatternPhase::Running))
+                .count();
+            Ok(running >= count)
+        })
+        .await;
+    if let Err(err) = result {
+        tracing::warn!(%err, "continuing anyway");
+    }
+}
+
+/// The request breakdowns as JSON.
+pub fn details_json(r: &Results, n: usize) -> serde_json::Value {
+    json!({
+        "convergence_requests": {"n": n, "by_verb": r.converge_requests.by_verb,
+            "writes_by_resource": r.converge_requests.writes_by_resource,
+            "reads_by_resource": r.converge_requests.reads_by_resource},
+        "api_server_load": {"floor": r.floor_load, "converge": r.converge_load},
+        "steady_state_requests": {"by_verb": r.steady_requests.by_verb,
+            "writes_by_resource": r.steady_requests.writes_by_resource,
+            "reads_by_resource": r.steady_requests.reads_by_resource,
+            "sample_writes": r.steady_requests.sample_writes},
+    })
+}
