@@ -29,15 +29,15 @@ struct Book {
 }
 
 /// Creates `samples` PrismPatterns in `ns` at `rate` per second and returns each one's
-/// create-to-Deployment latency (sorted). Patterns whose Deployment did not appear within
-/// `limit` after the last create are left out (the caller reports how many are missing).
+/// create-to-Deployment latency, in creation order (None: its Deployment did not appear within
+/// `limit` after the last create).
 pub async fn measure(
     client: &Client,
     ns: &str,
     samples: usize,
     rate: f64,
     limit: Duration,
-) -> anyhow::Result<Vec<Duration>> {
+) -> anyhow::Result<Vec<Option<Duration>>> {
     let book = Arc::new(Mutex::new(Book::default()));
     let (synced_tx, synced) = tokio::sync::oneshot::channel();
     let selector = watcher::Config::default().labels(&prism_operator::naming::runner_children_selector());
@@ -92,10 +92,8 @@ pub async fn measure(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     watch.abort();
-    let mut latencies: Vec<Duration> =
-        book.lock().unwrap_or_else(std::sync::PoisonError::into_inner).seen.values().copied().collect();
-    latencies.sort();
-    Ok(latencies)
+    let book = book.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    Ok((0..samples).map(|i| book.seen.get(&shapes::pattern_name(PREFIX, i)).copied()).collect())
 }
 
 /// The nearest-rank percentile `q` (0-100) of sorted samples.

@@ -174,6 +174,10 @@ fn details_markdown(r: &run::Results, plan: &Plan) -> String {
          which the operator watches.\n\
          - **Latency**: {l} PrismPatterns created at {rate} per second into `bench-main` (with the {n} converged \
          ones); each timed from just before its create request until a Deployment watch sees its Deployment.\n\
+         - **Diagnostics**: the same floor by server-side apply (`PATCH`, force) in a namespace of its own; CPU \
+         seconds of kube-apiserver, etcd and the operator from `/proc/<pid>/stat` and the machine's busy share \
+         from `/proc/stat` in each timed window; reconcile counts and duration buckets from the operator's \
+         `/metrics`.\n\
          - Runner pods: each PrismPattern has one (HPA minReplicas 1); kwok simulates the nodes (capacity raised \
          to hold every pod). No metrics-server: the HPAs never scale.\n",
         n = plan.n,

@@ -21,6 +21,7 @@ use crate::{
     floor::{self, Method},
     latency, memory,
     operator::{Launch, Operator},
+    procfs::Sample,
     report::{Figure, Target},
 };
 
@@ -60,6 +61,8 @@ pub struct Results {
     /// Every client's requests while the floor was timed, and while the operator converged.
     pub floor_load: Load,
     pub converge_load: Load,
+    /// Create-to-Deployment latency of each latency-phase PrismPattern, in creation order.
+    pub latency_ms: Vec<Option<f64>>,
 }
 
 /// The order of figures in reports: as issue 7 lists them.
@@ -168,9 +171,12 @@ pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
     );
 
     // 4. Reconcile latency under a steady stream of creates.
-    let before = op.reconciles().await?;
-    let cpu = op.cpu_seconds()?;
-    let samples = latency::measure(&client, MAIN_NS, plan.latency_samples, plan.rate, Duration::from_secs(120)).await?;
+    let (before, start) = (op.reconciles().await?, Sample::take(&pids));
+    let in_order =
+        latency::measure(&client, MAIN_NS, plan.latency_samples, plan.rate, Duration::from_secs(120)).await?;
+    let usage = start.until(&Sample::take(&pids));
+    let mut samples: Vec<Duration> = in_order.iter().flatten().copied().collect();
+    samples.sort();
     let lat_note = format!(
         "create request to Deployment watch event; {} of {} samples, {} creates/s",
         samples.len(),
@@ -187,7 +193,7 @@ pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
             });
         }
     }
-    let (after, cpu) = (op.reconciles().await?, op.cpu_seconds()? - cpu);
+    let after = op.reconciles().await?;
     for q in [50.0, 99.0] {
         let (count, bound) = before.since(&after, q);
         diagnostics.push(
@@ -195,7 +201,7 @@ pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
                 .note(format!("bucket bound of the p{q} reconcile duration in the latency phase ({count} reconciles)")),
         );
     }
-    diagnostics.push(Figure::new("latency_operator_cpu", cpu, "CPU s", n).note("operator CPU in the latency phase"));
+    diagnostics.extend(usage_figures("latency", &usage, n, &["kube-apiserver", "etcd", "operator"]));
     all_running(&client, MAIN_NS, n + plan.latency_samples, Duration::from_secs(600)).await;
     op.stop().await?;
 
@@ -209,7 +215,8 @@ pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
     figures.extend(memory::unrelated_growth(cp, plan, &client).await?);
     let rank = |f: &Figure| ORDER.iter().position(|name| *name == f.name).unwrap_or(ORDER.len());
     figures.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.n.cmp(&b.n)));
-    Ok(Results { figures, diagnostics, converge_requests, steady_requests, floor_load, converge_load })
+    let latency_ms = in_order.iter().map(|d| d.map(|d| (d.as_secs_f64() * 1e4).round() / 10.0)).collect();
+    Ok(Results { figures, diagnostics, converge_requests, steady_requests, floor_load, converge_load, latency_ms })
 }
 
 fn converge_figures(c: &Converged, floor: Duration, n: usize, r: &Requests) -> Vec<Figure> {
@@ -293,6 +300,7 @@ pub fn details_json(r: &Results, n: usize) -> serde_json::Value {
             "writes_by_resource": r.converge_requests.writes_by_resource,
             "reads_by_resource": r.converge_requests.reads_by_resource},
         "api_server_load": {"floor": r.floor_load, "converge": r.converge_load},
+        "latency_ms_in_creation_order": r.latency_ms,
         "steady_state_requests": {"by_verb": r.steady_requests.by_verb,
             "writes_by_resource": r.steady_requests.writes_by_resource,
             "reads_by_resource": r.steady_requests.reads_by_resource,

@@ -143,8 +143,13 @@ async fn leader_election_hands_over_when_the_leader_dies() {
         support::writes_by(cp, "op-b").into_iter().filter(|w| !w.uri.contains("/leases")).collect();
     assert!(standby_writes.is_empty(), "the standby must not write: {standby_writes:?}");
     assert!(!support::writes_by(cp, "op-a").is_empty());
-    let (code, body) = http_get(a.health, "/readyz").await.expect("readyz");
-    assert_eq!((code, body.as_str()), (200, "Ready"));
+    // Ready once all four controllers have listed their caches (the pattern controller may be
+    // first, so this is awaited rather than read once).
+    eventually("leader /readyz Ready", async || match http_get(a.health, "/readyz").await? {
+        (200, body) if body == "Ready" => Ok(()),
+        other => Err(format!("{other:?}")),
+    })
+    .await;
 
     // The leader dies without releasing the lease: the standby takes over once it expires.
     a.signal("KILL");
