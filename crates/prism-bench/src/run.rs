@@ -57,6 +57,8 @@ pub struct Results {
     /// Figures without targets that explain the others (CPU, reconciles, SSA floor).
     pub diagnostics: Vec<Figure>,
     pub converge_requests: Requests,
+    /// The operator's requests from its start until every status reported Running.
+    pub running_requests: Requests,
     pub steady_requests: Requests,
     /// Every client's requests while the floor was timed, and while the operator converged.
     pub floor_load: Load,
@@ -66,13 +68,15 @@ pub struct Results {
 }
 
 /// The order of figures in reports: as issue 7 lists them.
-const ORDER: [&str; 14] = [
+const ORDER: [&str; 16] = [
     "floor_seconds",
     "converge_seconds",
     "converge_over_floor",
     "running_seconds",
     "writes_per_pattern",
     "reads_per_pattern",
+    "writes_per_pattern_to_running",
+    "reads_per_pattern_to_running",
     "steady_writes",
     "steady_cpu",
     "peak_rss",
@@ -133,9 +137,10 @@ pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
     let before = op.reconciles().await?;
     let pids = [servers.clone(), vec![op.pid()]].concat();
     let c = converge::converge(&client, &audit, MAIN_NS, "conv", n, k, limits(n), &pids).await?;
-    let converge_requests = audit.requests(&op.user_agent, from, audit.offset()?)?;
+    let converge_requests = audit.requests(&op.user_agent, c.window.from, c.window.to)?;
+    let to_running = audit.requests(&op.user_agent, from, audit.offset()?)?;
     let converge_load = audit.load(c.window)?;
-    figures.extend(converge_figures(&c, f.elapsed, n, &converge_requests));
+    figures.extend(converge_figures(&c, f.elapsed, n, &converge_requests, &to_running));
     diagnostics.extend(usage_figures("converge", &c.usage, n, &["kube-apiserver", "etcd", "operator"]));
     diagnostics.push(
         Figure::new("converge_over_floor_ssa", c.children.as_secs_f64() / ssa.elapsed.as_secs_f64(), "ratio", n)
@@ -216,10 +221,19 @@ pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
     let rank = |f: &Figure| ORDER.iter().position(|name| *name == f.name).unwrap_or(ORDER.len());
     figures.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.n.cmp(&b.n)));
     let latency_ms = in_order.iter().map(|d| d.map(|d| (d.as_secs_f64() * 1e4).round() / 10.0)).collect();
-    Ok(Results { figures, diagnostics, converge_requests, steady_requests, floor_load, converge_load, latency_ms })
+    Ok(Results {
+        figures,
+        diagnostics,
+        converge_requests,
+        running_requests: to_running,
+        steady_requests,
+        floor_load,
+        converge_load,
+        latency_ms,
+    })
 }
 
-fn converge_figures(c: &Converged, floor: Duration, n: usize, r: &Requests) -> Vec<Figure> {
+fn converge_figures(c: &Converged, floor: Duration, n: usize, r: &Requests, to_running: &Requests) -> Vec<Figure> {
     let per = |v: u64| v as f64 / n as f64;
     let running = match c.running {
         Some(d) => Figure::new("running_seconds", d.as_secs_f64(), "s", n).note(
@@ -237,8 +251,13 @@ fn converge_figures(c: &Converged, floor: Duration, n: usize, r: &Requests) -> V
         running,
         Figure::new("writes_per_pattern", per(r.writes()), "requests", n)
             .target(Target::AtMost(CHILDREN + 2.0))
-            .note("create/update/patch/delete by the operator's User-Agent, operator start to all Running"),
+            .note("create/update/patch/delete by the operator's User-Agent, first create to every child matching"),
         Figure::new("reads_per_pattern", per(r.reads()), "requests", n).note("get/list/watch in the same window"),
+        Figure::new("writes_per_pattern_to_running", per(to_running.writes()), "requests", n).note(
+            "the same from operator start to every status Running: adds the status write of the Running transition",
+        ),
+        Figure::new("reads_per_pattern_to_running", per(to_running.reads()), "requests", n)
+            .note("get/list/watch from operator start to every status Running"),
     ]
 }
 
@@ -299,6 +318,9 @@ pub fn details_json(r: &Results, n: usize) -> serde_json::Value {
         "convergence_requests": {"n": n, "by_verb": r.converge_requests.by_verb,
             "writes_by_resource": r.converge_requests.writes_by_resource,
             "reads_by_resource": r.converge_requests.reads_by_resource},
+        "requests_to_running": {"n": n, "by_verb": r.running_requests.by_verb,
+            "writes_by_resource": r.running_requests.writes_by_resource,
+            "reads_by_resource": r.running_requests.reads_by_resource},
         "api_server_load": {"floor": r.floor_load, "converge": r.converge_load},
         "latency_ms_in_creation_order": r.latency_ms,
         "steady_state_requests": {"by_verb": r.steady_requests.by_verb,

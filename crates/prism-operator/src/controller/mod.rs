@@ -38,6 +38,41 @@ where
     })
 }
 
+/// The kubectl annotation holding a full copy of the last applied object.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Drops what no reconcile reads from an object before it is cached: `managedFields` (often the
+/// largest part of a child) and kubectl's last-applied copy of the whole object. The caches hold
+/// every PrismPattern and every child, so this is most of the operator's memory at scale.
+pub fn trim<K: Resource>(obj: &mut K) {
+    let meta = obj.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// A cache of `K` in `api` filtered by `config`, with objects [`trim`]med: the store, and the
+/// stream of changed objects that keeps it filled (it must be polled, e.g. as a controller
+/// trigger).
+pub fn cache<K>(
+    api: Api<K>,
+    config: kube::runtime::watcher::Config,
+) -> (
+    kube::runtime::reflector::Store<K>,
+    impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
+{
+    use kube::runtime::{WatchStreamExt, reflector, watcher};
+    let (store, writer) = reflector::store();
+    let stream =
+        watcher(api, config).backoff(crate::backoff::watch_backoff()).modify(trim).reflect(writer).touched_objects();
+    (store, stream)
+}
+
 /// A future that resolves once `store` has seen its first complete list.
 pub fn wait<K>(store: kube::runtime::reflector::Store<K>) -> futures::future::BoxFuture<'static, ()>
 where
@@ -134,6 +169,13 @@ impl Changes {
         }
     }
 
+    /// Adds what another part of the same reconcile changed.
+    pub fn extend(&mut self, other: Self) {
+        self.created.extend(other.created);
+        self.updated.extend(other.updated);
+        self.deleted.extend(other.deleted);
+    }
+
     /// Publishes Normal Events `Created`, `Updated` and `Deleted` for what changed, and counts
     /// the changes in the metrics.
     pub async fn publish<K: Resource<DynamicType = ()>>(&self, ctx: &Context, obj: &K) {
@@ -154,5 +196,41 @@ impl Changes {
                 ctx.publish(obj, EventType::Normal, reason, action, note).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::{
+        api::apps::v1::Deployment,
+        apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta},
+    };
+
+    use super::*;
+
+    #[test]
+    fn trim_drops_managed_fields_and_the_last_applied_copy_only() {
+        let mut d = Deployment {
+            metadata: ObjectMeta {
+                name: Some("orders".to_owned()),
+                managed_fields: Some(vec![ManagedFieldsEntry {
+                    manager: Some("prism-operator".to_owned()),
+                    ..Default::default()
+                }]),
+                annotations: Some(
+                    [(LAST_APPLIED, "{...}"), ("prism.io/applied-hash", "abc")]
+                        .into_iter()
+                        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                        .collect(),
+                ),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        trim(&mut d);
+        assert_eq!(d.metadata.managed_fields, None);
+        let annotations = d.metadata.annotations.expect("annotations kept");
+        assert_eq!(annotations.keys().collect::<Vec<_>>(), ["prism.io/applied-hash"]);
+        assert_eq!(d.metadata.name.as_deref(), Some("orders"));
     }
 }

@@ -35,7 +35,7 @@ use kube::{
         controller::Action,
         events::EventType,
         predicates,
-        reflector::{self, ObjectRef, Store},
+        reflector::{ObjectRef, Store},
         watcher,
     },
 };
@@ -79,29 +79,17 @@ pub async fn run(
 ) {
     let client = base.client.clone();
     let rendered = watcher::Config::default().labels(&rendered_selector());
-    let (config_maps, w) = reflector::store();
-    let config_map_events = watcher(scope.api::<ConfigMap>(&client), rendered.clone())
-        .backoff(crate::backoff::watch_backoff())
-        .reflect(w)
-        .touched_objects();
-    let (secrets, w) = reflector::store();
-    let secret_events = watcher(scope.api::<Secret>(&client), rendered)
-        .backoff(crate::backoff::watch_backoff())
-        .reflect(w)
-        .touched_objects();
+    let (config_maps, config_map_events) = super::cache(scope.api::<ConfigMap>(&client), rendered.clone());
+    let (secrets, secret_events) = super::cache(scope.api::<Secret>(&client), rendered);
     // Every Secret in scope, metadata only and uncached: a change is mapped to the backends
     // referencing that Secret by name.
     let referenced_events = watcher(scope.api::<PartialObjectMeta<Secret>>(&client), watcher::Config::default())
         .backoff(crate::backoff::watch_backoff())
         .touched_objects();
 
-    let (reader, writer) = reflector::store();
     // Status writes (ours) do not change the generation: they need no reconcile.
-    let backend_events = watcher(scope.api::<PrismBackend>(&client), watcher::Config::default())
-        .backoff(crate::backoff::watch_backoff())
-        .reflect(writer)
-        .touched_objects()
-        .predicate_filter(predicates::generation, Default::default());
+    let (reader, backend_events) = super::cache(scope.api::<PrismBackend>(&client), watcher::Config::default());
+    let backend_events = backend_events.predicate_filter(predicates::generation, Default::default());
     let controller = Controller::for_stream(backend_events, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .trigger_backoff(crate::backoff::watch_backoff());

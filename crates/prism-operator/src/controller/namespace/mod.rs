@@ -67,10 +67,10 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = base.client.clone();
-    let controller = Controller::new(scope.api::<PrismNamespace>(&client), watcher::Config::default())
+    let (namespaces, namespace_events) = super::cache(scope.api::<PrismNamespace>(&client), watcher::Config::default());
+    let controller = Controller::for_stream(namespace_events, namespaces.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .trigger_backoff(crate::backoff::watch_backoff());
-    let namespaces = controller.store();
     // No child caches: reconciles need not wait for this.
     let _synced = base.track_sync("PrismNamespace", vec![super::wait(namespaces.clone())]);
     let ctx = Arc::new(Ctx { base, settings });

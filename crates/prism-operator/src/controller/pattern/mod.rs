@@ -60,21 +60,9 @@ pub async fn run(
     let client = base.client.clone();
     let owned = watcher::Config::default().labels(&naming::runner_children_selector());
 
-    let (deployments, w) = reflector::store();
-    let deployment_events = watcher(scope.api::<Deployment>(&client), owned.clone())
-        .backoff(crate::backoff::watch_backoff())
-        .reflect(w)
-        .touched_objects();
-    let (services, w) = reflector::store();
-    let service_events = watcher(scope.api::<Service>(&client), owned.clone())
-        .backoff(crate::backoff::watch_backoff())
-        .reflect(w)
-        .touched_objects();
-    let (hpas, w) = reflector::store();
-    let hpa_events = watcher(scope.api::<HorizontalPodAutoscaler>(&client), owned.clone())
-        .backoff(crate::backoff::watch_backoff())
-        .reflect(w)
-        .touched_objects();
+    let (deployments, deployment_events) = super::cache(scope.api::<Deployment>(&client), owned.clone());
+    let (services, service_events) = super::cache(scope.api::<Service>(&client), owned.clone());
+    let (hpas, hpa_events) = super::cache(scope.api::<HorizontalPodAutoscaler>(&client), owned.clone());
     let so_resource = keda::scaled_object_resource();
     let so_writer = reflector::store::Writer::new(so_resource.clone());
     let scaled_objects = so_writer.as_reader();
@@ -83,16 +71,17 @@ pub async fn run(
     // The ScaledObject watch starts once KEDA's CRD exists (it may be installed later).
     let so_events = futures::stream::once(async move {
         keda_watch::installed(keda_rx).await;
-        watcher(so_api, owned).backoff(crate::backoff::watch_backoff()).reflect(so_writer).touched_objects()
+        watcher(so_api, owned)
+            .backoff(crate::backoff::watch_backoff())
+            .modify(super::trim)
+            .reflect(so_writer)
+            .touched_objects()
     })
     .flatten();
-    let (backends, w) = reflector::store();
-    let backend_events = watcher(scope.api::<PrismBackend>(&client), watcher::Config::default())
-        .backoff(crate::backoff::watch_backoff())
-        .reflect(w)
-        .touched_objects();
+    let (backends, backend_events) = super::cache(scope.api::<PrismBackend>(&client), watcher::Config::default());
+    let (patterns, pattern_events) = super::cache(scope.api::<PrismPattern>(&client), watcher::Config::default());
 
-    let controller = Controller::new(scope.api::<PrismPattern>(&client), watcher::Config::default())
+    let controller = Controller::for_stream(pattern_events, patterns.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .trigger_backoff(crate::backoff::watch_backoff());
     let patterns = controller.store();
@@ -153,8 +142,10 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
             status::invalid(&invalid, cached.as_deref())
         }
     };
-    changes.publish(&ctx.base, &*pattern).await;
-    write_status(&ctx, &pattern, &ns, observed).await?;
+    // The Event and the status write are independent too.
+    let ((), written) =
+        tokio::join!(changes.publish(&ctx.base, &*pattern), write_status(&ctx, &pattern, &ns, observed));
+    written?;
     ctx.base.reset_backoff(&Context::key(&*pattern));
     Ok(Action::await_change())
 }
@@ -192,21 +183,52 @@ async fn apply_children(
 ) -> Result<Option<Deployment>, Error> {
     let client = &ctx.base.client;
     let name = children.deployment.name_any();
-    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let cached = ctx.deployments.get(&ObjectRef::new(&name).within(ns));
-    let (outcome, live) = apply::apply(&api, "Deployment", children.deployment, cached.as_deref()).await?;
-    changes.record("Deployment", &name, outcome);
-
-    let api: Api<Service> = Api::namespaced(client.clone(), ns);
-    children::ensure(&api, "Service", &ctx.services, children.service, ns, uid, changes).await?;
-    let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), ns);
-    children::ensure(&api, "HorizontalPodAutoscaler", &ctx.hpas, children.hpa, ns, uid, changes).await?;
-    if ctx.base.keda_installed() {
+    // The children do not depend on each other: apply them at once (a reconcile that creates
+    // them takes one round of requests, not one per child). Every outcome is recorded, even when
+    // a sibling failed, so that the Events match what was done.
+    let deployment = async {
+        let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+        let cached = ctx.deployments.get(&ObjectRef::new(&name).within(ns));
+        let mut changes = Changes::default();
+        let applied = apply::apply(&api, "Deployment", children.deployment, cached.as_deref()).await;
+        if let Ok((outcome, _)) = &applied {
+            changes.record("Deployment", &name, *outcome);
+        }
+        (applied.map(|(_, live)| live), changes)
+    };
+    let service = async {
+        let api: Api<Service> = Api::namespaced(client.clone(), ns);
+        let mut changes = Changes::default();
+        let done = children::ensure(&api, "Service", &ctx.services, children.service, ns, uid, &mut changes).await;
+        (done, changes)
+    };
+    let hpa = async {
+        let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), ns);
+        let mut changes = Changes::default();
+        let done =
+            children::ensure(&api, "HorizontalPodAutoscaler", &ctx.hpas, children.hpa, ns, uid, &mut changes).await;
+        (done, changes)
+    };
+    let scaled_object = async {
+        let mut changes = Changes::default();
+        if !ctx.base.keda_installed() {
+            return (Ok(()), changes);
+        }
         let resource = keda::scaled_object_resource();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
-        children::ensure(&api, "ScaledObject", &ctx.scaled_objects, children.scaled_object, ns, uid, changes).await?;
+        let store = &ctx.scaled_objects;
+        let done = children::ensure(&api, "ScaledObject", store, children.scaled_object, ns, uid, &mut changes).await;
+        (done, changes)
+    };
+    let ((live, c1), (service, c2), (hpa, c3), (scaled_object, c4)) =
+        tokio::join!(deployment, service, hpa, scaled_object);
+    for c in [c1, c2, c3, c4] {
+        changes.extend(c);
     }
-    Ok(Some(live))
+    service?;
+    hpa?;
+    scaled_object?;
+    Ok(Some(live?))
 }
 
 async fn write_status(ctx: &Ctx, pattern: &PrismPattern, ns: &str, observed: status::Observed) -> Result<(), Error> {

@@ -72,14 +72,9 @@ pub async fn run(
     let components = watcher::Config::default().labels(&naming::stack_children_selector());
     let managed = watcher::Config::default().labels(&naming::managed_selector());
     macro_rules! owned {
-        ($kind:ty, $config:expr) => {{
-            let (store, writer) = reflector::store::<$kind>();
-            let events = watcher(scope.api::<$kind>(&client), $config)
-                .backoff(crate::backoff::watch_backoff())
-                .reflect(writer)
-                .touched_objects();
-            (store, events)
-        }};
+        ($kind:ty, $config:expr) => {
+            super::cache(scope.api::<$kind>(&client), $config)
+        };
     }
     let (deployments, deployment_events) = owned!(Deployment, components.clone());
     let (services, service_events) = owned!(Service, components.clone());
@@ -97,24 +92,23 @@ pub async fn run(
     let keda_rx = base.keda.clone();
     let so_events = futures::stream::once(async move {
         keda_watch::installed(keda_rx).await;
-        watcher(so_api, components).backoff(crate::backoff::watch_backoff()).reflect(so_writer).touched_objects()
+        watcher(so_api, components)
+            .backoff(crate::backoff::watch_backoff())
+            .modify(super::trim)
+            .reflect(so_writer)
+            .touched_objects()
     })
     .flatten();
 
-    let controller = Controller::new(scope.api::<PrismStack>(&client), watcher::Config::default());
+    let (stacks, stack_events) = super::cache(scope.api::<PrismStack>(&client), watcher::Config::default());
+    let controller = Controller::for_stream(stack_events, stacks.clone());
     let synced = base.track_sync(
         "PrismStack",
-        [
-            wait(controller.store()),
-            wait(deployments.clone()),
-            wait(services.clone()),
-            wait(hpas.clone()),
-            wait(pdbs.clone()),
-        ]
-        .into_iter()
-        .chain([wait(service_accounts.clone()), wait(roles.clone()), wait(role_bindings.clone())])
-        .chain([wait(patterns.clone()), wait(backends.clone())])
-        .collect(),
+        [wait(stacks), wait(deployments.clone()), wait(services.clone()), wait(hpas.clone()), wait(pdbs.clone())]
+            .into_iter()
+            .chain([wait(service_accounts.clone()), wait(roles.clone()), wait(role_bindings.clone())])
+            .chain([wait(patterns.clone()), wait(backends.clone())])
+            .collect(),
     );
     let ctx = Arc::new(Ctx {
         base: base.clone(),
