@@ -23,6 +23,7 @@ use crate::{
     operator::{Launch, Operator},
     procfs::Sample,
     report::{Figure, Target},
+    shapes,
 };
 
 /// Children per PrismPattern (Deployment, Service, HPA); the writes target is this plus 2.
@@ -177,11 +178,33 @@ pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
 
     // 4. Reconcile latency under a steady stream of creates.
     let (before, start) = (op.reconciles().await?, Sample::take(&pids));
-    let in_order =
-        latency::measure(&client, MAIN_NS, plan.latency_samples, plan.rate, Duration::from_secs(120)).await?;
+    let probe = {
+        let mut template = shapes::pattern("probe-template")?;
+        template.metadata.uid = Some("none".to_owned());
+        shapes::children(&template, MAIN_NS)?.deployment
+    };
+    let measured =
+        latency::measure(&client, MAIN_NS, plan.latency_samples, plan.rate, Duration::from_secs(120), &probe).await?;
     let usage = start.until(&Sample::take(&pids));
-    let mut samples: Vec<Duration> = in_order.iter().flatten().copied().collect();
-    samples.sort();
+    let sorted = |v: &[Option<Duration>]| {
+        let mut s: Vec<Duration> = v.iter().flatten().copied().collect();
+        s.sort();
+        s
+    };
+    let (in_order, samples, probes) = (measured.patterns.clone(), sorted(&measured.patterns), sorted(&measured.probes));
+    for q in [50.0, 99.0] {
+        if let Some(v) = latency::percentile(&probes, q) {
+            diagnostics.push(Figure::new(&format!("latency_floor_p{q}"), v.as_secs_f64() * 1000.0, "ms", n).note(
+                format!(
+                    "a Deployment created directly (1 per {} PrismPatterns, {} of {} seen), create request to watch \
+                     event: the API server's own latency under the same load",
+                    latency::PROBE_EVERY,
+                    probes.len(),
+                    measured.probes.len()
+                ),
+            ));
+        }
+    }
     let lat_note = format!(
         "create request to Deployment watch event; {} of {} samples, {} creates/s",
         samples.len(),

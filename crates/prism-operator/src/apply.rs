@@ -11,7 +11,7 @@ use std::fmt::Debug;
 
 use kube::{
     Api, Resource, ResourceExt,
-    api::{DeleteParams, Patch, PatchParams},
+    api::{DeleteParams, GetParams, Patch, PatchParams},
 };
 use serde::{Serialize, de::DeserializeOwned};
 use sha2::{Digest, Sha256};
@@ -57,11 +57,18 @@ where
         Ok(canonical::contains(&have, &want))
     };
     // The cache may lag behind this operator's own last write (or not have seen a fresh child
-    // yet): before writing, confirm with the API server that a write is needed. That costs a read
-    // only when a write is likely; a converged object never gets here.
+    // yet), and it holds only objects with the operator's labels: before writing, confirm with the
+    // API server that a write is needed and that no one else's object holds the name. That costs
+    // a read only when a write is likely; a converged object never gets here. The read is served
+    // from the API server's watch cache (`resourceVersion=0`), which feeds this operator's own
+    // watches and so is never older than its cache, at a fraction of a quorum read's cost.
     let cached = match cached {
         Some(c) if matches(c)? => return Ok((Outcome::Unchanged, c.clone())),
-        _ => api.get_opt(&name).await.map_err(|source| Error::ApplyChild { kind, name: name.clone(), source })?,
+        _ => match api.get_with(&name, &GetParams::any()).await {
+            Ok(live) => Some(live),
+            Err(kube::Error::Api(status)) if status.is_not_found() => None,
+            Err(source) => return Err(Error::ApplyChild { kind, name, source }),
+        },
     };
     if let Some(live) = &cached {
         // Never take over an object someone else made that happens to bear the child's name
