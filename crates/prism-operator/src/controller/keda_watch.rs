@@ -56,6 +56,31 @@ pub async fn installed(mut rx: watch::Receiver<bool>) {
     }
 }
 
+/// A cache of the ScaledObjects in `api` matching `config`, filled once KEDA's CRD exists (it may
+/// be installed after the operator starts): the store, and the stream of changed ScaledObjects
+/// that keeps it filled (objects trimmed like every other cache).
+pub fn scaled_objects(
+    api: kube::Api<kube::api::DynamicObject>,
+    config: watcher::Config,
+    keda: watch::Receiver<bool>,
+) -> (
+    kube::runtime::reflector::Store<kube::api::DynamicObject>,
+    impl Stream<Item = Result<kube::api::DynamicObject, watcher::Error>> + Send + 'static,
+) {
+    let writer = kube::runtime::reflector::store::Writer::new(crate::keda::scaled_object_resource());
+    let store = writer.as_reader();
+    let events = futures::stream::once(async move {
+        installed(keda).await;
+        watcher(api, config)
+            .backoff(crate::backoff::watch_backoff())
+            .modify(super::trim)
+            .reflect(writer)
+            .touched_objects()
+    })
+    .flatten();
+    (store, events)
+}
+
 /// A stream that yields once per change of KEDA's presence (used to reconcile everything).
 pub fn changes(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send {
     futures::stream::unfold(rx, |mut rx| async move {

@@ -73,6 +73,25 @@ where
     (store, stream)
 }
 
+/// Logs what a controller's run stream yields: successes at trace level, reconciles that did
+/// not complete at debug level (their errors are already reported by the error policy).
+pub async fn log_results<K, E, S>(results: S)
+where
+    K: Resource,
+    E: std::fmt::Display,
+    S: futures::Stream<Item = Result<(kube::runtime::reflector::ObjectRef<K>, kube::runtime::controller::Action), E>>,
+{
+    use futures::StreamExt;
+    results
+        .for_each(|result| async move {
+            match result {
+                Ok((obj, _)) => tracing::trace!(name = %obj.name, "reconciled"),
+                Err(err) => tracing::debug!(%err, "reconcile did not complete"),
+            }
+        })
+        .await;
+}
+
 /// A future that resolves once `store` has seen its first complete list.
 pub fn wait<K>(store: kube::runtime::reflector::Store<K>) -> futures::future::BoxFuture<'static, ()>
 where

@@ -22,7 +22,6 @@ pub mod validate;
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::{
     api::core::v1::{ConfigMap, Secret},
     jiff::Timestamp,
@@ -99,7 +98,7 @@ pub async fn run(
         vec![super::wait(backends.clone()), super::wait(config_maps.clone()), super::wait(secrets.clone())],
     );
     let ctx = Arc::new(Ctx { base, synced, config_maps, secrets });
-    controller
+    let results = controller
         .owns_stream(super::without_errors(config_map_events))
         .owns_stream(super::without_errors(secret_events))
         .watches_stream(super::without_errors(referenced_events), move |secret| {
@@ -112,14 +111,8 @@ pub async fn run(
                 .collect::<Vec<_>>()
         })
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            match result {
-                Ok((obj, _)) => tracing::trace!(name = %obj.name, "reconciled"),
-                Err(err) => tracing::debug!(%err, "reconcile did not complete"),
-            }
-        })
-        .await;
+        .run(reconcile, error_policy, ctx);
+    super::log_results(results).await;
 }
 
 /// Whether `backend` reads the Secret `name` (connection or TLS).

@@ -17,7 +17,6 @@ pub mod status;
 
 use std::{sync::Arc, time::Duration};
 
-use futures::StreamExt;
 use k8s_openapi::jiff::Timestamp;
 use kube::{
     Api, ResourceExt,
@@ -74,7 +73,7 @@ pub async fn run(
     // No child caches: reconciles need not wait for this.
     let _synced = base.track_sync("PrismNamespace", vec![super::wait(namespaces.clone())]);
     let ctx = Arc::new(Ctx { base, settings });
-    controller
+    let results = controller
         .watches(scope.api::<PrismStack>(&client), watcher::Config::default(), move |stack: PrismStack| {
             let (name, ns) = (stack.name_any(), stack.namespace().unwrap_or_default());
             namespaces
@@ -89,14 +88,8 @@ pub async fn run(
                 .collect::<Vec<_>>()
         })
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            match result {
-                Ok((obj, _)) => tracing::trace!(name = %obj.name, "reconciled"),
-                Err(err) => tracing::debug!(%err, "reconcile did not complete"),
-            }
-        })
-        .await;
+        .run(reconcile, error_policy, ctx);
+    super::log_results(results).await;
 }
 
 #[instrument(skip_all, fields(namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any()))]

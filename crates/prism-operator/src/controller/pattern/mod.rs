@@ -11,7 +11,6 @@ mod validate;
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::{
     api::{apps::v1::Deployment, autoscaling::v2::HorizontalPodAutoscaler, core::v1::Service},
     jiff::Timestamp,
@@ -20,10 +19,10 @@ use kube::{
     Api, Resource, ResourceExt,
     api::DynamicObject,
     runtime::{
-        Controller, WatchStreamExt,
+        Controller,
         controller::Action,
         events::EventType,
-        reflector::{self, ObjectRef, Store},
+        reflector::{ObjectRef, Store},
         watcher,
     },
 };
@@ -64,20 +63,8 @@ pub async fn run(
     let (services, service_events) = super::cache(scope.api::<Service>(&client), owned.clone());
     let (hpas, hpa_events) = super::cache(scope.api::<HorizontalPodAutoscaler>(&client), owned.clone());
     let so_resource = keda::scaled_object_resource();
-    let so_writer = reflector::store::Writer::new(so_resource.clone());
-    let scaled_objects = so_writer.as_reader();
-    let so_api = scope.dynamic_api(&client, &so_resource);
-    let keda_rx = base.keda.clone();
-    // The ScaledObject watch starts once KEDA's CRD exists (it may be installed later).
-    let so_events = futures::stream::once(async move {
-        keda_watch::installed(keda_rx).await;
-        watcher(so_api, owned)
-            .backoff(crate::backoff::watch_backoff())
-            .modify(super::trim)
-            .reflect(so_writer)
-            .touched_objects()
-    })
-    .flatten();
+    let (scaled_objects, so_events) =
+        keda_watch::scaled_objects(scope.dynamic_api(&client, &so_resource), owned, base.keda.clone());
     let (backends, backend_events) = super::cache(scope.api::<PrismBackend>(&client), watcher::Config::default());
     let (patterns, pattern_events) = super::cache(scope.api::<PrismPattern>(&client), watcher::Config::default());
 
@@ -96,7 +83,7 @@ pub async fn run(
         ],
     );
     let ctx = Arc::new(Ctx { base: base.clone(), synced, deployments, services, hpas, scaled_objects, backends });
-    controller
+    let results = controller
         .owns_stream(super::without_errors(deployment_events))
         .owns_stream(super::without_errors(service_events))
         .owns_stream(super::without_errors(hpa_events))
@@ -112,14 +99,8 @@ pub async fn run(
         })
         .reconcile_all_on(keda_watch::changes(base.keda.clone()))
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            match result {
-                Ok((obj, _)) => tracing::trace!(name = %obj.name, "reconciled"),
-                Err(err) => tracing::debug!(%err, "reconcile did not complete"),
-            }
-        })
-        .await;
+        .run(reconcile, error_policy, ctx);
+    super::log_results(results).await;
 }
 
 #[instrument(skip_all, fields(namespace = pattern.namespace().unwrap_or_default(), name = %pattern.name_any()))]

@@ -13,7 +13,6 @@ mod validate;
 
 use std::sync::Arc;
 
-use futures::StreamExt;
 use k8s_openapi::{
     api::{
         apps::v1::Deployment,
@@ -27,13 +26,7 @@ use k8s_openapi::{
 use kube::{
     Api, Resource, ResourceExt,
     api::DynamicObject,
-    runtime::{
-        Controller, WatchStreamExt,
-        controller::Action,
-        events::EventType,
-        reflector::{self, Store},
-        watcher,
-    },
+    runtime::{Controller, controller::Action, events::EventType, reflector::Store, watcher},
 };
 use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismStack, PrismStackStatus};
 use tracing::{info, instrument};
@@ -86,19 +79,8 @@ pub async fn run(
     let (patterns, pattern_events) = owned!(PrismPattern, managed.clone());
     let (backends, backend_events) = owned!(PrismBackend, managed);
     let so_resource = keda::scaled_object_resource();
-    let so_writer = reflector::store::Writer::new(so_resource.clone());
-    let scaled_objects = so_writer.as_reader();
-    let so_api = scope.dynamic_api(&client, &so_resource);
-    let keda_rx = base.keda.clone();
-    let so_events = futures::stream::once(async move {
-        keda_watch::installed(keda_rx).await;
-        watcher(so_api, components)
-            .backoff(crate::backoff::watch_backoff())
-            .modify(super::trim)
-            .reflect(so_writer)
-            .touched_objects()
-    })
-    .flatten();
+    let (scaled_objects, so_events) =
+        keda_watch::scaled_objects(scope.dynamic_api(&client, &so_resource), components, base.keda.clone());
 
     let (stacks, stack_events) = super::cache(scope.api::<PrismStack>(&client), watcher::Config::default());
     let controller = Controller::for_stream(stack_events, stacks.clone());
@@ -124,7 +106,7 @@ pub async fn run(
         patterns,
         backends,
     });
-    controller
+    let results = controller
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .trigger_backoff(crate::backoff::watch_backoff())
         .owns_stream(super::without_errors(deployment_events))
@@ -139,13 +121,8 @@ pub async fn run(
         .owns_stream_with(super::without_errors(so_events), so_resource)
         .reconcile_all_on(keda_watch::changes(base.keda.clone()))
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx)
-        .for_each(|result| async move {
-            if let Err(err) = result {
-                tracing::debug!(%err, "reconcile did not complete");
-            }
-        })
-        .await;
+        .run(reconcile, error_policy, ctx);
+    super::log_results(results).await;
 }
 
 #[instrument(skip_all, fields(namespace = stack.namespace().unwrap_or_default(), name = %stack.name_any()))]

@@ -3,7 +3,7 @@
 
 use tokio_postgres::{Config, NoTls, error::SqlState};
 
-use super::{AUTHENTICATION_FAILED, Health, PROTOCOL_ERROR, TLS_ERROR, Target, failed, tls};
+use super::{AUTHENTICATION_FAILED, CONNECTION_FAILED, Health, PROTOCOL_ERROR, TLS_ERROR, Target, failed, tls};
 
 /// Database connected to when the URL names none.
 const DEFAULT_DATABASE: &str = "postgres";
@@ -72,6 +72,12 @@ fn from_error(address: &str, e: &tokio_postgres::Error) -> Health {
             AUTHENTICATION_FAILED,
             format!("postgres at {address}: authentication failed: {text}"),
         );
+    }
+    // A server shutting down, starting up or recovering answers the startup with one of these
+    // instead of refusing the connection: it is as unreachable as a stopped one.
+    let unavailable = [SqlState::CANNOT_CONNECT_NOW, SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN];
+    if e.code().is_some_and(|c| unavailable.contains(c)) {
+        return Health::unhealthy(CONNECTION_FAILED, format!("cannot connect to postgres at {address}: {text}"));
     }
     failed("postgres", address, text)
 }
