@@ -6,7 +6,7 @@
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::{Duration, Instant, SystemTime},
 };
 
 use anyhow::Context as _;
@@ -19,7 +19,12 @@ use kube::{
 };
 use prism_api::v1alpha1::PrismPattern;
 
-use crate::{cluster::BENCH_MANAGER, shapes};
+use crate::{
+    audit::{AuditLog, Entry, Window},
+    cluster::BENCH_MANAGER,
+    report::Figure,
+    shapes,
+};
 
 /// Prefix of the latency phase's PrismPatterns.
 pub const PREFIX: &str = "lat";
@@ -34,12 +39,75 @@ pub struct Latencies {
     pub patterns: Vec<Option<Duration>>,
     /// Direct Deployment create to its watch event.
     pub probes: Vec<Option<Duration>>,
+    /// Wall-clock time each PrismPattern's create was sent (to line up with the audit log).
+    pub pattern_sent: Vec<SystemTime>,
+    /// The same for each probe.
+    pub probe_sent: Vec<SystemTime>,
 }
 
 #[derive(Default)]
 struct Book {
-    sent: HashMap<String, Instant>,
+    sent: HashMap<String, (Instant, SystemTime)>,
     seen: HashMap<String, Duration>,
+}
+
+/// The steps of one PrismPattern's create-to-Deployment latency, from the API server's audit
+/// timestamps and the bench's clock (the same machine, so the same clock).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Steps {
+    /// Sent to the API server having stored the PrismPattern and answered.
+    pub create: Duration,
+    /// The PrismPattern stored to the operator's first request about its Deployment: watch
+    /// delivery to the operator, its work queue, and the reconcile up to its first request.
+    pub to_operator: Duration,
+    /// That first request (the read that confirms a write is needed) to the apply's arrival.
+    pub confirm_read: Duration,
+    /// The server-side apply that creates the Deployment, inside the API server.
+    pub apply: Duration,
+    /// The Deployment stored to the bench's watch seeing it.
+    pub to_watch: Duration,
+}
+
+/// Names of [`Steps`]' fields, in order, for reports.
+pub const STEP_NAMES: [&str; 5] = ["create", "to_operator", "confirm_read", "apply", "to_watch"];
+
+impl Steps {
+    pub fn values(&self) -> [Duration; 5] {
+        [self.create, self.to_operator, self.confirm_read, self.apply, self.to_watch]
+    }
+}
+
+/// Breaks each sample down from `entries` (the audit log over the latency phase): the bench's
+/// create of PrismPattern `name`, then `operator`'s requests on Deployment `name`. None where a
+/// step is missing (not seen, or not in the log).
+pub fn steps(
+    entries: &[Entry],
+    operator: &str,
+    names: &[String],
+    sent: &[SystemTime],
+    latencies: &[Option<Duration>],
+) -> Vec<Option<Steps>> {
+    let since = |later: SystemTime, earlier: SystemTime| later.duration_since(earlier).unwrap_or_default();
+    names
+        .iter()
+        .zip(sent)
+        .zip(latencies)
+        .map(|((name, &sent), latency)| {
+            let seen = sent + (*latency)?;
+            let of = |e: &&Entry| &e.name == name;
+            let created = entries.iter().filter(of).find(|e| e.verb == "create" && e.resource == "prismpatterns")?;
+            let mut ops = entries.iter().filter(of).filter(|e| e.user_agent == operator && e.resource == "deployments");
+            let first = ops.clone().next()?;
+            let apply = ops.find(|e| e.verb == "patch")?;
+            Some(Steps {
+                create: since(created.done, sent),
+                to_operator: since(first.received, created.done),
+                confirm_read: since(apply.received, first.received),
+                apply: since(apply.done, apply.received),
+                to_watch: since(seen, apply.done),
+            })
+        })
+        .collect()
 }
 
 /// Creates `samples` PrismPatterns in `ns` at `rate` per second, and after every
@@ -69,7 +137,7 @@ pub async fn measure(
                 Ok(watcher::Event::Apply(d) | watcher::Event::InitApply(d)) => {
                     let mut b = watch_book.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     let name = d.name_any();
-                    if let Some(sent) = b.sent.get(&name).copied() {
+                    if let Some((sent, _)) = b.sent.get(&name).copied() {
                         b.seen.entry(name).or_insert(at - sent);
                     }
                 }
@@ -89,13 +157,19 @@ pub async fn measure(
     for i in 0..samples {
         ticks.tick().await;
         let p = shapes::pattern(&shapes::pattern_name(PREFIX, i))?;
-        book.lock().unwrap_or_else(std::sync::PoisonError::into_inner).sent.insert(p.name_any(), Instant::now());
+        book.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .sent
+            .insert(p.name_any(), (Instant::now(), SystemTime::now()));
         let (patterns, pp) = (api.clone(), params.clone());
         creates.spawn(async move { patterns.create(&pp, &p).await.map(drop) });
         if (i + 1) % PROBE_EVERY == 0 {
             let mut d = shapes::unrelated_deployment(probe, ns, i / PROBE_EVERY);
             d.metadata.name = Some(shapes::pattern_name(PROBE_PREFIX, i / PROBE_EVERY));
-            book.lock().unwrap_or_else(std::sync::PoisonError::into_inner).sent.insert(d.name_any(), Instant::now());
+            book.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .sent
+                .insert(d.name_any(), (Instant::now(), SystemTime::now()));
             let (deployments, pp) = (deployments.clone(), params.clone());
             creates.spawn(async move { deployments.create(&pp, &d).await.map(drop) });
         }
@@ -118,7 +192,96 @@ pub async fn measure(
     let of = |prefix: &str, count: usize| -> Vec<Option<Duration>> {
         (0..count).map(|i| book.seen.get(&shapes::pattern_name(prefix, i)).copied()).collect()
     };
-    Ok(Latencies { patterns: of(PREFIX, samples), probes: of(PROBE_PREFIX, probes) })
+    let sent = |prefix: &str, count: usize| -> Vec<SystemTime> {
+        (0..count)
+            .map(|i| book.sent.get(&shapes::pattern_name(prefix, i)).map_or(SystemTime::UNIX_EPOCH, |s| s.1))
+            .collect()
+    };
+    Ok(Latencies {
+        patterns: of(PREFIX, samples),
+        probes: of(PROBE_PREFIX, probes),
+        pattern_sent: sent(PREFIX, samples),
+        probe_sent: sent(PROBE_PREFIX, probes),
+    })
+}
+
+/// Both breakdowns of one latency phase.
+pub struct AllSteps {
+    pub patterns: Vec<Option<Steps>>,
+    pub probes: Vec<Option<(Duration, Duration)>>,
+}
+
+/// Reads the latency phase's requests from the audit log (`window`) and breaks every sample down.
+pub fn audit_steps(audit: &AuditLog, window: Window, operator: &str, measured: &Latencies) -> anyhow::Result<AllSteps> {
+    let prefixes = [format!("{PREFIX}-"), format!("{PROBE_PREFIX}-")];
+    let entries = audit.entries(window, |name| prefixes.iter().any(|p| name.starts_with(p.as_str())))?;
+    let names =
+        |prefix: &str, count: usize| -> Vec<String> { (0..count).map(|i| shapes::pattern_name(prefix, i)).collect() };
+    Ok(AllSteps {
+        patterns: steps(
+            &entries,
+            operator,
+            &names(PREFIX, measured.patterns.len()),
+            &measured.pattern_sent,
+            &measured.patterns,
+        ),
+        probes: probe_steps(
+            &entries,
+            &names(PROBE_PREFIX, measured.probes.len()),
+            &measured.probe_sent,
+            &measured.probes,
+        ),
+    })
+}
+
+/// p50 and p99 of each latency step, and the mean of each step over the slowest 5 % of samples:
+/// where the tail of the create-to-Deployment latency goes.
+pub fn step_figures(steps: &[Option<Steps>], totals: &[Option<Duration>], n: usize) -> Vec<Figure> {
+    let known: Vec<(Steps, Duration)> = steps.iter().zip(totals).filter_map(|(s, t)| Some(((*s)?, (*t)?))).collect();
+    if known.is_empty() {
+        return Vec::new();
+    }
+    let mut totals: Vec<Duration> = known.iter().map(|(_, t)| *t).collect();
+    totals.sort();
+    let p95 = percentile(&totals, 95.0).unwrap_or_default();
+    let tail: Vec<&Steps> = known.iter().filter(|(_, t)| *t >= p95).map(|(s, _)| s).collect();
+    let mut out = Vec::new();
+    for (i, name) in STEP_NAMES.iter().enumerate() {
+        let mut values: Vec<Duration> = known.iter().map(|(s, _)| s.values()[i]).collect();
+        values.sort();
+        for q in [50.0, 99.0] {
+            if let Some(v) = percentile(&values, q) {
+                out.push(
+                    Figure::new(&format!("latency_step_{name}_p{q}"), v.as_secs_f64() * 1000.0, "ms", n)
+                        .note(format!("from the audit log's timestamps, {} samples", known.len())),
+                );
+            }
+        }
+        let mean = tail.iter().map(|s| s.values()[i].as_secs_f64()).sum::<f64>() / tail.len().max(1) as f64;
+        out.push(Figure::new(&format!("latency_step_{name}_tail_mean"), mean * 1000.0, "ms", n).note(format!(
+            "mean over the {} slowest samples (at or above p95 = {:.0} ms)",
+            tail.len(),
+            p95.as_secs_f64() * 1000.0
+        )));
+    }
+    out
+}
+
+/// p50 and p99 of the probes' two steps.
+pub fn probe_figures(steps: &[Option<(Duration, Duration)>], n: usize) -> Vec<Figure> {
+    let mut out = Vec::new();
+    for (i, step) in ["create", "to_watch"].iter().enumerate() {
+        let mut values: Vec<Duration> = steps.iter().flatten().map(|s| if i == 0 { s.0 } else { s.1 }).collect();
+        values.sort();
+        for q in [50.0, 99.0] {
+            if let Some(v) = percentile(&values, q) {
+                out.push(Figure::new(&format!("latency_probe_{step}_p{q}"), v.as_secs_f64() * 1000.0, "ms", n).note(
+                    format!("the direct-create probes' {step} step ({} probes), from the audit log", values.len()),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// The nearest-rank percentile `q` (0-100) of sorted samples.
@@ -128,6 +291,28 @@ pub fn percentile(sorted: &[Duration], q: f64) -> Option<Duration> {
     }
     let rank = ((q / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted.get(rank.clamp(1, sorted.len()) - 1).copied()
+}
+
+/// The two steps of each probe (a Deployment the bench creates itself): sent to stored, and
+/// stored to the bench's watch seeing it. The API server's share of [`Steps`], under the same load.
+pub fn probe_steps(
+    entries: &[Entry],
+    names: &[String],
+    sent: &[SystemTime],
+    latencies: &[Option<Duration>],
+) -> Vec<Option<(Duration, Duration)>> {
+    let since = |later: SystemTime, earlier: SystemTime| later.duration_since(earlier).unwrap_or_default();
+    names
+        .iter()
+        .zip(sent)
+        .zip(latencies)
+        .map(|((name, &sent), latency)| {
+            let seen = sent + (*latency)?;
+            let created =
+                entries.iter().find(|e| &e.name == name && e.verb == "create" && e.resource == "deployments")?;
+            Some((since(created.done, sent), since(seen, created.done)))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -141,5 +326,41 @@ mod tests {
         assert_eq!(percentile(&ms, 50.0).unwrap(), Duration::from_millis(100));
         assert_eq!(percentile(&ms, 99.0).unwrap(), Duration::from_millis(198));
         assert_eq!(percentile(&[], 50.0), None);
+    }
+
+    #[test]
+    fn steps_follow_the_audit_timestamps() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let entry = |ua: &str, verb: &str, resource: &str, name: &str, from: u64, to: u64| Entry {
+            user_agent: ua.to_owned(),
+            verb: verb.to_owned(),
+            resource: resource.to_owned(),
+            name: name.to_owned(),
+            received: at(from),
+            done: at(to),
+        };
+        let entries = vec![
+            entry("bench", "create", "prismpatterns", "lat-0", 2, 10),
+            entry("other", "get", "deployments", "lat-0", 11, 12),
+            entry("op", "get", "deployments", "lat-0", 30, 31),
+            entry("op", "patch", "deployments", "lat-0", 33, 45),
+            entry("op", "patch", "deployments", "lat-0", 90, 95),
+            entry("bench", "create", "prismpatterns", "lat-1", 50, 55),
+        ];
+        let names = vec!["lat-0".to_owned(), "lat-1".to_owned(), "lat-2".to_owned()];
+        let sent = vec![t0, at(49), at(100)];
+        let lat = vec![Some(Duration::from_millis(60)), Some(Duration::from_millis(20)), None];
+        let got = steps(&entries, "op", &names, &sent, &lat);
+        let ms = Duration::from_millis;
+        assert_eq!(
+            got[0],
+            Some(Steps { create: ms(10), to_operator: ms(20), confirm_read: ms(3), apply: ms(12), to_watch: ms(15) })
+        );
+        // The operator never asked about lat-1's Deployment in this log; lat-2 was never seen.
+        assert_eq!(got[1..], [None, None]);
+        let probes = vec![entry("bench", "create", "deployments", "probe-0", 1, 4)];
+        let got = probe_steps(&probes, &["probe-0".to_owned()], &[t0], &[Some(ms(9))]);
+        assert_eq!(got, [Some((ms(4), ms(5)))]);
     }
 }

@@ -56,9 +56,15 @@ struct Cli {
     /// The operator binary (default: `prism-operator` beside this binary).
     #[arg(long)]
     operator: Option<PathBuf>,
+    /// The operator's log filter (`--log-level`), e.g. `info,kube_runtime=debug`.
+    #[arg(long, default_value = "info")]
+    operator_log_level: String,
     /// JSON results file.
     #[arg(long, default_value = "target/bench/results.json")]
     out: PathBuf,
+    /// Copy the API server's audit log of the whole run here (for analysis beyond the report).
+    #[arg(long)]
+    keep_audit: Option<PathBuf>,
     /// Markdown report (`-` to skip).
     #[arg(long, default_value = "docs/performance.md")]
     doc: String,
@@ -100,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
         unrelated: cli.unrelated,
         concurrency: cli.concurrency,
         operator,
+        operator_log_level: cli.operator_log_level.clone(),
         logs,
     };
     let mut ctx = Context::machine(&plan.mode, std::env::args().collect::<Vec<_>>().join(" "));
@@ -110,6 +117,10 @@ async fn main() -> anyhow::Result<()> {
     let cp = cluster::start(pods).await?;
     let results = run::run(&cp, &plan).await;
     ctx.versions = versions(&cp, &plan).await;
+    if let Some(path) = &cli.keep_audit {
+        std::fs::copy(cp.audit_log_path(), path)
+            .with_context(|| format!("copy the audit log to {}", path.display()))?;
+    }
     cp.stop().await;
     let results = results?;
 
@@ -184,6 +195,24 @@ fn details_markdown(r: &run::Results, plan: &Plan) -> String {
          seconds of kube-apiserver, etcd and the operator from `/proc/<pid>/stat` and the machine's busy share \
          from `/proc/stat` in each timed window; reconcile counts and duration buckets from the operator's \
          `/metrics`.\n\
+         - **Latency steps** (`latency_step_*`): each latency sample cut at the API server's own audit \
+         timestamps (`requestReceivedTimestamp`, `stageTimestamp`; same machine, same clock as the bench): \
+         `create` is the bench's PrismPattern create until it is stored, `to_operator` from then until the \
+         operator's first request about its Deployment (watch delivery, work queue, reconcile), `confirm_read` \
+         the read that confirms a write is needed, `apply` the server-side apply that creates the Deployment, \
+         `to_watch` until the bench's watch sees it. `*_tail_mean` averages each step over the slowest 5 % of \
+         samples. The probes (`latency_probe_*`) are cut the same way: the API server's own share under the \
+         same load.\n\
+         - **Request times** (`floor_request_*`, `converge_request_*`): how long the API server took to answer \
+         the floor's creates and the operator's applies, by resource, from the audit log. Services stand out: the \
+         API server allocates each ClusterIP under one lock (its ServiceCIDR allocator), held while it creates \
+         the IPAddress object, so Service creates queue behind each other in both windows.\n\
+         - **Work** (`converge_writes_over_floor_writes`, `converge_over_floor_per_write`): the writes each \
+         window had to get through, by User-Agent from the audit log. The converge window holds the \
+         PrismPattern creates and every operator write (children, one `Created` Event, status); the floor only \
+         the children. Where the API server's CPU is the limit, the converge ratio follows the ratio of writes; \
+         the per-write ratio is what is left once the work is equal. The control plane's own controllers write \
+         at a flat rate in both windows (`*_other_writes`): their clients are rate limited.\n\
          - Runner pods: each PrismPattern has one (HPA minReplicas 1); kwok simulates the nodes (capacity raised \
          to hold every pod). No metrics-server: the HPAs never scale.\n",
         n = plan.n,

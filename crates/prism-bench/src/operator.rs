@@ -35,6 +35,7 @@ pub struct Launch<'a> {
     pub namespaces: &'a [String],
     pub user_agent: String,
     pub log_file: PathBuf,
+    pub log_level: &'a str,
 }
 
 impl Operator {
@@ -56,6 +57,7 @@ impl Operator {
             .arg(format!("--namespaces={}", launch.namespaces.join(",")))
             .arg(format!("--metrics-bind-address={metrics}"))
             .arg(format!("--health-probe-bind-address={health}"))
+            .arg(format!("--log-level={}", launch.log_level))
             .env("KUBECONFIG", launch.kubeconfig)
             .env("PRISM_USER_AGENT", &launch.user_agent)
             .env_remove("WATCH_NAMESPACES")

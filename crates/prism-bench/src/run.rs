@@ -15,7 +15,7 @@ use prism_testkit::ControlPlane;
 use serde_json::json;
 
 use crate::{
-    audit::{AuditLog, Load, Requests},
+    audit::{self, AuditLog, Load, Requests},
     cluster,
     converge::{self, Converged, Limits},
     floor::{self, Method},
@@ -26,6 +26,8 @@ use crate::{
     shapes,
 };
 
+/// The bench's User-Agent.
+pub const BENCH_AGENT: &str = concat!("prism-bench/", env!("CARGO_PKG_VERSION"));
 /// Children per PrismPattern (Deployment, Service, HPA); the writes target is this plus 2.
 const CHILDREN: f64 = 3.0;
 const FLOOR_NS: &str = "bench-floor";
@@ -49,6 +51,8 @@ pub struct Plan {
     pub unrelated: usize,
     pub concurrency: usize,
     pub operator: PathBuf,
+    /// The operator's `--log-level` (its logs go beside the results).
+    pub operator_log_level: String,
     pub logs: PathBuf,
 }
 
@@ -66,6 +70,8 @@ pub struct Results {
     pub converge_load: Load,
     /// Create-to-Deployment latency of each latency-phase PrismPattern, in creation order.
     pub latency_ms: Vec<Option<f64>>,
+    /// The same broken into [`latency::Steps`] (milliseconds by step name).
+    pub latency_steps_ms: Vec<Option<std::collections::BTreeMap<String, f64>>>,
 }
 
 /// The order of figures in reports: as issue 7 lists them.
@@ -102,7 +108,8 @@ fn server_pids(cp: &ControlPlane) -> Vec<u32> {
 
 /// Runs every phase on `cp`.
 pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
-    let client = cp.client().await?;
+    // The bench's own requests carry a User-Agent of their own, so the audit log tells them apart.
+    let client = Client::try_from(prism_operator::runtime::with_user_agent(cp.kube_config().await?, BENCH_AGENT))?;
     cluster::install_crds(&client).await?;
     for ns in [FLOOR_NS, FLOOR_SSA_NS, MAIN_NS, UNRELATED_NS, SPARE_NS] {
         cluster::namespace(&client, ns).await?;
@@ -116,6 +123,13 @@ pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
     //    floor's objects keep the control plane busy (its HPA controller syncs every HPA each 15 s).
     let f = floor::floor(&client, FLOOR_NS, n, k, Method::Post, &audit, &servers).await?;
     let floor_load = audit.load(f.window)?;
+    diagnostics.extend(duration_figures(
+        "floor_request",
+        &audit.entries(f.window, |_| true)?,
+        BENCH_AGENT,
+        "create",
+        n,
+    ));
     figures.push(
         Figure::new("floor_seconds", f.elapsed.as_secs_f64(), "s", n)
             .note(format!("create the {} children directly (POST, kube-rs, {k} in flight)", 3 * n)),
@@ -141,12 +155,16 @@ pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
     let converge_requests = audit.requests(&op.user_agent, c.window.from, c.window.to)?;
     let to_running = audit.requests(&op.user_agent, from, audit.offset()?)?;
     let converge_load = audit.load(c.window)?;
+    let converge_entries = audit.entries(c.window, |_| true)?;
+    diagnostics.extend(duration_figures("converge_request", &converge_entries, &op.user_agent, "patch", n));
     figures.extend(converge_figures(&c, f.elapsed, n, &converge_requests, &to_running));
     diagnostics.extend(usage_figures("converge", &c.usage, n, &["kube-apiserver", "etcd", "operator"]));
     diagnostics.push(
         Figure::new("converge_over_floor_ssa", c.children.as_secs_f64() / ssa.elapsed.as_secs_f64(), "ratio", n)
             .note("converge time over the server-side-apply floor"),
     );
+    let operator_program = op.user_agent.split('/').next().unwrap_or_default().to_owned();
+    diagnostics.extend(work_figures(&floor_load, &converge_load, &operator_program, (f.elapsed, c.children), n));
     let after = op.reconciles().await?;
     let (count, _) = before.since(&after, 50.0);
     diagnostics.push(
@@ -177,7 +195,7 @@ pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
     );
 
     // 4. Reconcile latency under a steady stream of creates.
-    let (before, start) = (op.reconciles().await?, Sample::take(&pids));
+    let (before, start, from) = (op.reconciles().await?, Sample::take(&pids), audit.offset()?);
     let probe = {
         let mut template = shapes::pattern("probe-template")?;
         template.metadata.uid = Some("none".to_owned());
@@ -186,6 +204,10 @@ pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
     let measured =
         latency::measure(&client, MAIN_NS, plan.latency_samples, plan.rate, Duration::from_secs(120), &probe).await?;
     let usage = start.until(&Sample::take(&pids));
+    let window = audit::Window { from, to: audit.offset()? };
+    let steps = latency::audit_steps(&audit, window, &op.user_agent, &measured)?;
+    diagnostics.extend(latency::step_figures(&steps.patterns, &measured.patterns, n));
+    diagnostics.extend(latency::probe_figures(&steps.probes, n));
     let sorted = |v: &[Option<Duration>]| {
         let mut s: Vec<Duration> = v.iter().flatten().copied().collect();
         s.sort();
@@ -243,7 +265,13 @@ pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
     figures.extend(memory::unrelated_growth(cp, plan, &client).await?);
     let rank = |f: &Figure| ORDER.iter().position(|name| *name == f.name).unwrap_or(ORDER.len());
     figures.sort_by(|a, b| rank(a).cmp(&rank(b)).then(a.n.cmp(&b.n)));
-    let latency_ms = in_order.iter().map(|d| d.map(|d| (d.as_secs_f64() * 1e4).round() / 10.0)).collect();
+    let ms = |d: Duration| (d.as_secs_f64() * 1e4).round() / 10.0;
+    let latency_ms = in_order.iter().map(|d| d.map(ms)).collect();
+    let latency_steps_ms = steps
+        .patterns
+        .iter()
+        .map(|s| s.map(|s| latency::STEP_NAMES.iter().zip(s.values()).map(|(k, v)| ((*k).to_owned(), ms(v))).collect()))
+        .collect();
     Ok(Results {
         figures,
         diagnostics,
@@ -253,7 +281,47 @@ pub async fn run(cp: &ControlPlane, plan: &Plan) -> anyhow::Result<Results> {
         floor_load,
         converge_load,
         latency_ms,
+        latency_steps_ms,
     })
+}
+
+/// The writes each window had to get through, and the converge ratio per write. On a machine
+/// where the API server's CPU is the limit, the converge ratio follows the ratio of writes: the
+/// converge window holds the PrismPattern creates and every write of the operator (children,
+/// Events, status), the floor only the children.
+fn work_figures(
+    floor: &Load,
+    converge: &Load,
+    operator: &str,
+    (floor_time, converge_time): (Duration, Duration),
+    n: usize,
+) -> Vec<Figure> {
+    let bench = BENCH_AGENT.split('/').next().unwrap_or(BENCH_AGENT);
+    let writes = |load: &Load, client: &str| load.get(client).map_or(0, |(w, _)| *w);
+    let floor_writes = writes(floor, bench);
+    let converge_writes = writes(converge, bench) + writes(converge, operator);
+    let others = |load: &Load| -> u64 {
+        load.iter().filter(|(c, _)| c.as_str() != bench && c.as_str() != operator).map(|(_, (w, _))| w).sum()
+    };
+    if floor_writes == 0 || converge_writes == 0 {
+        return Vec::new();
+    }
+    let ratio = converge_writes as f64 / floor_writes as f64;
+    let per_write =
+        (converge_time.as_secs_f64() / converge_writes as f64) / (floor_time.as_secs_f64() / floor_writes as f64);
+    vec![
+        Figure::new("converge_writes_over_floor_writes", ratio, "ratio", n).note(format!(
+            "{converge_writes} writes by the bench (PrismPattern creates) and the operator in the converge window, \
+             against the floor's {floor_writes}"
+        )),
+        Figure::new("converge_over_floor_per_write", per_write, "ratio", n).note(
+            "converge time per write over floor time per write: what is left of the ratio once the work is equal",
+        ),
+        Figure::new("floor_other_writes", others(floor) as f64 / floor_time.as_secs_f64(), "writes/s", n)
+            .note("writes by every other client (the control plane's controllers, kwok) during the floor"),
+        Figure::new("converge_other_writes", others(converge) as f64 / converge_time.as_secs_f64(), "writes/s", n)
+            .note("the same during convergence: the controllers' client rate limits keep this flat"),
+    ]
 }
 
 fn converge_figures(c: &Converged, floor: Duration, n: usize, r: &Requests, to_running: &Requests) -> Vec<Figure> {
@@ -284,6 +352,30 @@ fn converge_figures(c: &Converged, floor: Duration, n: usize, r: &Requests, to_r
     ]
 }
 
+/// p50 and p90 time the API server took to answer `agent`'s `verb` requests in a window, by
+/// resource: which kind of child is the long pole. (A Service's ClusterIP is allocated under one
+/// lock in the API server, held while it creates the IPAddress object.)
+fn duration_figures(prefix: &str, entries: &[audit::Entry], agent: &str, verb: &str, n: usize) -> Vec<Figure> {
+    let mut by_resource: std::collections::BTreeMap<&str, Vec<Duration>> = std::collections::BTreeMap::new();
+    for e in entries.iter().filter(|e| e.user_agent == agent && e.verb == verb && !e.resource.contains('/')) {
+        let took = e.done.duration_since(e.received).unwrap_or_default();
+        by_resource.entry(e.resource.as_str()).or_default().push(took);
+    }
+    let mut out = Vec::new();
+    for (resource, mut took) in by_resource {
+        took.sort();
+        for q in [50.0, 90.0] {
+            if let Some(v) = latency::percentile(&took, q) {
+                out.push(
+                    Figure::new(&format!("{prefix}_{resource}_p{q}"), v.as_secs_f64() * 1000.0, "ms", n)
+                        .note(format!("{verb} {resource}: API server time, {} requests", took.len())),
+                );
+            }
+        }
+    }
+    out
+}
+
 /// CPU figures of one timed window: each process's CPU seconds and the machine's busy share.
 fn usage_figures(window: &str, u: &crate::procfs::Usage, n: usize, names: &[&str]) -> Vec<Figure> {
     let mut out: Vec<Figure> = names
@@ -312,6 +404,7 @@ pub async fn start(cp: &ControlPlane, plan: &Plan, tag: &str, namespaces: &[&str
         namespaces: &namespaces,
         user_agent: format!("prism-operator-bench/{tag}"),
         log_file: plan.logs.join(format!("operator-{tag}.log")),
+        log_level: &plan.operator_log_level,
     })
     .await
 }
@@ -346,6 +439,7 @@ pub fn details_json(r: &Results, n: usize) -> serde_json::Value {
             "reads_by_resource": r.running_requests.reads_by_resource},
         "api_server_load": {"floor": r.floor_load, "converge": r.converge_load},
         "latency_ms_in_creation_order": r.latency_ms,
+        "latency_steps_ms_in_creation_order": r.latency_steps_ms,
         "steady_state_requests": {"by_verb": r.steady_requests.by_verb,
             "writes_by_resource": r.steady_requests.writes_by_resource,
             "reads_by_resource": r.steady_requests.reads_by_resource,

@@ -27,7 +27,7 @@ use kube::{
     },
 };
 use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismPatternStatus};
-use tracing::{info, instrument};
+use tracing::{debug, info, instrument};
 
 use self::validate::{BackendConfig, Resolved};
 use super::{Changes, Scope, children, keda_watch, wait};
@@ -107,6 +107,7 @@ pub async fn run(
 async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     ctx.synced.clone().await;
     let _timer = ctx.base.metrics.reconcile("PrismPattern");
+    let started = std::time::Instant::now();
     let ns = pattern.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let owner = pattern.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
     let resolved = resolve(&ctx, &pattern, &ns);
@@ -115,6 +116,7 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
         Ok(valid) => {
             let children = build::build(&valid);
             let deployment = apply_children(&ctx, &ns, &owner.uid, children, &mut changes).await?;
+            debug!(elapsed = ?started.elapsed(), "children applied");
             status::observe(&valid, deployment.as_ref())
         }
         Err(invalid) => {
@@ -127,6 +129,7 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
     let ((), written) =
         tokio::join!(changes.publish(&ctx.base, &*pattern), write_status(&ctx, &pattern, &ns, observed));
     written?;
+    debug!(elapsed = ?started.elapsed(), "reconciled");
     ctx.base.reset_backoff(&Context::key(&*pattern));
     Ok(Action::await_change())
 }
