@@ -171,7 +171,7 @@ local-clean: ## Delete every Prism resource in all namespaces, then undeploy the
 # target/bench/results.json and docs/performance.md. BENCH_ARGS passes more flags (prism-bench --help).
 
 .PHONY: bench
-bench: ## Benchmark the operator (full mode: N = 100, 1,000, 5,000; about an hour on 2 cores)
+bench: ## Benchmark the operator (full mode: N = 100, 1,000, 5,000; about 30 minutes on 2 cores)
 	$(CARGO) build --release -p prism-operator -p prism-bench
 	PRISM_K8S_BIN="$$(tools/k8s/build.sh)" "$${CARGO_TARGET_DIR:-target}/release/prism-bench" --mode full $(BENCH_ARGS)
 
