@@ -87,27 +87,20 @@ pub fn steps(
     sent: &[SystemTime],
     latencies: &[Option<Duration>],
 ) -> Vec<Option<Steps>> {
-    let since = |later: SystemTime, earlier: SystemTime| later.duration_since(earlier).unwrap_or_default();
-    names
-        .iter()
-        .zip(sent)
-        .zip(latencies)
-        .map(|((name, &sent), latency)| {
-            let seen = sent + (*latency)?;
-            let of = |e: &&Entry| &e.name == name;
-            let created = entries.iter().filter(of).find(|e| e.verb == "create" && e.resource == "prismpatterns")?;
-            let mut ops = entries.iter().filter(of).filter(|e| e.user_agent == operator && e.resource == "deployments");
-            let first = ops.clone().next()?;
-            let apply = ops.find(|e| e.verb == "patch")?;
-            Some(Steps {
-                create: since(created.done, sent),
-                to_operator: since(first.received, created.done),
-                confirm_read: since(apply.received, first.received),
-                apply: since(apply.done, apply.received),
-                to_watch: since(seen, apply.done),
-            })
+    per_sample(names, sent, latencies, |name, sent, seen| {
+        let of = |e: &&Entry| e.name == name;
+        let created = entries.iter().filter(of).find(|e| e.verb == "create" && e.resource == "prismpatterns")?;
+        let mut ops = entries.iter().filter(of).filter(|e| e.user_agent == operator && e.resource == "deployments");
+        let first = ops.clone().next()?;
+        let apply = ops.find(|e| e.verb == "patch")?;
+        Some(Steps {
+            create: since(created.done, sent),
+            to_operator: since(first.received, created.done),
+            confirm_read: since(apply.received, first.received),
+            apply: since(apply.done, apply.received),
+            to_watch: since(seen, apply.done),
         })
-        .collect()
+    })
 }
 
 /// Creates `samples` PrismPatterns in `ns` at `rate` per second, and after every
@@ -301,18 +294,25 @@ pub fn probe_steps(
     sent: &[SystemTime],
     latencies: &[Option<Duration>],
 ) -> Vec<Option<(Duration, Duration)>> {
-    let since = |later: SystemTime, earlier: SystemTime| later.duration_since(earlier).unwrap_or_default();
-    names
-        .iter()
-        .zip(sent)
-        .zip(latencies)
-        .map(|((name, &sent), latency)| {
-            let seen = sent + (*latency)?;
-            let created =
-                entries.iter().find(|e| &e.name == name && e.verb == "create" && e.resource == "deployments")?;
-            Some((since(created.done, sent), since(seen, created.done)))
-        })
-        .collect()
+    per_sample(names, sent, latencies, |name, sent, seen| {
+        let created = entries.iter().find(|e| e.name == name && e.verb == "create" && e.resource == "deployments")?;
+        Some((since(created.done, sent), since(seen, created.done)))
+    })
+}
+
+/// `step(name, sent, seen)` for every sample that was seen (None for the others).
+fn per_sample<T>(
+    names: &[String],
+    sent: &[SystemTime],
+    latencies: &[Option<Duration>],
+    step: impl Fn(&str, SystemTime, SystemTime) -> Option<T>,
+) -> Vec<Option<T>> {
+    names.iter().zip(sent).zip(latencies).map(|((name, &sent), latency)| step(name, sent, sent + (*latency)?)).collect()
+}
+
+/// `later - earlier`, zero when the clock says otherwise.
+fn since(later: SystemTime, earlier: SystemTime) -> Duration {
+    later.duration_since(earlier).unwrap_or_default()
 }
 
 #[cfg(test)]
