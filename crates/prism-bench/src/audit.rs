@@ -136,11 +136,7 @@ impl AuditLog {
             let (Some(received), Some(done)) = (time("requestReceivedTimestamp"), time("stageTimestamp")) else {
                 continue;
             };
-            let resource = match (object["resource"].as_str(), object["subresource"].as_str()) {
-                (Some(r), Some(s)) => format!("{r}/{s}"),
-                (Some(r), None) => r.to_owned(),
-                _ => continue,
-            };
+            let Some(resource) = resource(object) else { continue };
             out.push(Entry {
                 user_agent: event["userAgent"].as_str().unwrap_or_default().to_owned(),
                 verb: event["verb"].as_str().unwrap_or_default().to_owned(),
@@ -174,11 +170,7 @@ impl AuditLog {
                 verb = "review".to_owned();
             }
             let object = &event["objectRef"];
-            let resource = match (object["resource"].as_str(), object["subresource"].as_str()) {
-                (Some(r), Some(s)) => format!("{r}/{s}"),
-                (Some(r), None) => r.to_owned(),
-                _ => uri.split('?').next().unwrap_or(uri).to_owned(),
-            };
+            let resource = resource(object).unwrap_or_else(|| uri.split('?').next().unwrap_or(uri).to_owned());
             *out.by_verb.entry(verb.clone()).or_default() += 1;
             if WRITE_VERBS.contains(&verb.as_str()) {
                 *out.writes_by_resource.entry(format!("{verb} {resource}")).or_default() += 1;
@@ -191,6 +183,15 @@ impl AuditLog {
         }
         Ok(out)
     }
+}
+
+/// `resource` or `resource/subresource` of an audit event's `objectRef` (None for non-resource URLs).
+fn resource(object: &Value) -> Option<String> {
+    let r = object["resource"].as_str()?;
+    Some(match object["subresource"].as_str() {
+        Some(s) => format!("{r}/{s}"),
+        None => r.to_owned(),
+    })
 }
 
 #[cfg(test)]

@@ -51,6 +51,13 @@ struct Book {
     seen: HashMap<String, Duration>,
 }
 
+/// Notes that `name`'s create is being sent now (monotonic time for the latency, wall-clock time
+/// to line up with the audit log).
+fn mark_sent(book: &Mutex<Book>, name: String) {
+    let mut b = book.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    b.sent.insert(name, (Instant::now(), SystemTime::now()));
+}
+
 /// The steps of one PrismPattern's create-to-Deployment latency, from the API server's audit
 /// timestamps and the bench's clock (the same machine, so the same clock).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -150,19 +157,13 @@ pub async fn measure(
     for i in 0..samples {
         ticks.tick().await;
         let p = shapes::pattern(&shapes::pattern_name(PREFIX, i))?;
-        book.lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .sent
-            .insert(p.name_any(), (Instant::now(), SystemTime::now()));
+        mark_sent(&book, p.name_any());
         let (patterns, pp) = (api.clone(), params.clone());
         creates.spawn(async move { patterns.create(&pp, &p).await.map(drop) });
         if (i + 1) % PROBE_EVERY == 0 {
             let mut d = shapes::unrelated_deployment(probe, ns, i / PROBE_EVERY);
             d.metadata.name = Some(shapes::pattern_name(PROBE_PREFIX, i / PROBE_EVERY));
-            book.lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .sent
-                .insert(d.name_any(), (Instant::now(), SystemTime::now()));
+            mark_sent(&book, d.name_any());
             let (deployments, pp) = (deployments.clone(), params.clone());
             creates.spawn(async move { deployments.create(&pp, &d).await.map(drop) });
         }
@@ -240,16 +241,9 @@ pub fn step_figures(steps: &[Option<Steps>], totals: &[Option<Duration>], n: usi
     let tail: Vec<&Steps> = known.iter().filter(|(_, t)| *t >= p95).map(|(s, _)| s).collect();
     let mut out = Vec::new();
     for (i, name) in STEP_NAMES.iter().enumerate() {
-        let mut values: Vec<Duration> = known.iter().map(|(s, _)| s.values()[i]).collect();
-        values.sort();
-        for q in [50.0, 99.0] {
-            if let Some(v) = percentile(&values, q) {
-                out.push(
-                    Figure::new(&format!("latency_step_{name}_p{q}"), v.as_secs_f64() * 1000.0, "ms", n)
-                        .note(format!("from the audit log's timestamps, {} samples", known.len())),
-                );
-            }
-        }
+        let values = known.iter().map(|(s, _)| s.values()[i]).collect();
+        let note = format!("from the audit log's timestamps, {} samples", known.len());
+        out.extend(percentile_figures(&format!("latency_step_{name}"), values, &[50.0, 99.0], n, &note));
         let mean = tail.iter().map(|s| s.values()[i].as_secs_f64()).sum::<f64>() / tail.len().max(1) as f64;
         out.push(Figure::new(&format!("latency_step_{name}_tail_mean"), mean * 1000.0, "ms", n).note(format!(
             "mean over the {} slowest samples (at or above p95 = {:.0} ms)",
@@ -264,17 +258,22 @@ pub fn step_figures(steps: &[Option<Steps>], totals: &[Option<Duration>], n: usi
 pub fn probe_figures(steps: &[Option<(Duration, Duration)>], n: usize) -> Vec<Figure> {
     let mut out = Vec::new();
     for (i, step) in ["create", "to_watch"].iter().enumerate() {
-        let mut values: Vec<Duration> = steps.iter().flatten().map(|s| if i == 0 { s.0 } else { s.1 }).collect();
-        values.sort();
-        for q in [50.0, 99.0] {
-            if let Some(v) = percentile(&values, q) {
-                out.push(Figure::new(&format!("latency_probe_{step}_p{q}"), v.as_secs_f64() * 1000.0, "ms", n).note(
-                    format!("the direct-create probes' {step} step ({} probes), from the audit log", values.len()),
-                ));
-            }
-        }
+        let values: Vec<Duration> = steps.iter().flatten().map(|s| if i == 0 { s.0 } else { s.1 }).collect();
+        let note = format!("the direct-create probes' {step} step ({} probes), from the audit log", values.len());
+        out.extend(percentile_figures(&format!("latency_probe_{step}"), values, &[50.0, 99.0], n, &note));
     }
     out
+}
+
+/// One figure `{name}_p{q}` in milliseconds per quantile `q` of `values` (none when empty).
+pub fn percentile_figures(name: &str, mut values: Vec<Duration>, qs: &[f64], n: usize, note: &str) -> Vec<Figure> {
+    values.sort();
+    qs.iter()
+        .filter_map(|&q| {
+            let v = percentile(&values, q)?;
+            Some(Figure::new(&format!("{name}_p{q}"), v.as_secs_f64() * 1000.0, "ms", n).note(note))
+        })
+        .collect()
 }
 
 /// The nearest-rank percentile `q` (0-100) of sorted samples.

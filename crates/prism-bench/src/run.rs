@@ -361,19 +361,13 @@ fn duration_figures(prefix: &str, entries: &[audit::Entry], agent: &str, verb: &
         let took = e.done.duration_since(e.received).unwrap_or_default();
         by_resource.entry(e.resource.as_str()).or_default().push(took);
     }
-    let mut out = Vec::new();
-    for (resource, mut took) in by_resource {
-        took.sort();
-        for q in [50.0, 90.0] {
-            if let Some(v) = latency::percentile(&took, q) {
-                out.push(
-                    Figure::new(&format!("{prefix}_{resource}_p{q}"), v.as_secs_f64() * 1000.0, "ms", n)
-                        .note(format!("{verb} {resource}: API server time, {} requests", took.len())),
-                );
-            }
-        }
-    }
-    out
+    by_resource
+        .into_iter()
+        .flat_map(|(resource, took)| {
+            let note = format!("{verb} {resource}: API server time, {} requests", took.len());
+            latency::percentile_figures(&format!("{prefix}_{resource}"), took, &[50.0, 90.0], n, &note)
+        })
+        .collect()
 }
 
 /// CPU figures of one timed window: each process's CPU seconds and the machine's busy share.
