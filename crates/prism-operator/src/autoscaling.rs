@@ -1,14 +1,19 @@
-//! Autoscaling: resolves an [`AutoscalingSpec`] into the autoscaler to run, and builds its object
-//! (an autoscaling/v2 HorizontalPodAutoscaler or a KEDA ScaledObject) for a Deployment.
+//! Autoscaling: resolves an [`AutoscalingSpec`] into the autoscaler to run ([`Scaling::plan`]),
+//! builds its object (an autoscaling/v2 HorizontalPodAutoscaler or a KEDA ScaledObject) for a
+//! Deployment, and reads the live autoscaler's conditions back into the `AutoscalingReady`
+//! condition ([`readiness`]).
 //!
 //! Pure; shared by every component that can autoscale (pattern runners, the stack's proxy).
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::{
-    api::autoscaling::v2::{
-        CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerBehavior,
-        HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget, ResourceMetricSource,
+    api::{
+        autoscaling::v2::{
+            CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerBehavior,
+            HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget, ResourceMetricSource,
+        },
+        core::v1::Container,
     },
     apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
 };
@@ -16,7 +21,206 @@ use kube::api::DynamicObject;
 use prism_api::v1alpha1::{AutoscalingSpec, KedaTrigger, Scaler};
 use serde_json::json;
 
-use crate::{canonical, keda};
+use crate::{canonical, keda, status::Desired};
+
+/// Condition type: the autoscaler exists and is scaling (or none is wanted).
+pub const AUTOSCALING_READY: &str = "AutoscalingReady";
+/// `AutoscalingReady=False` reasons that are ordinary progress (a new autoscaler that has not
+/// evaluated its metrics yet), not a problem worth an Event.
+pub const PENDING_REASONS: [&str; 2] = [REASON_HPA_PENDING, REASON_SCALED_OBJECT_PENDING];
+const REASON_HPA_PENDING: &str = "HPAPending";
+const REASON_SCALED_OBJECT_PENDING: &str = "ScaledObjectPending";
+
+/// Why a wanted autoscaler is not created; the component runs its fixed replica count meanwhile.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Blocked {
+    /// `scaler: keda`, but KEDA's CRDs are not installed.
+    KedaNotInstalled,
+    /// A utilization target or a `cpu`/`memory` trigger on a container without that request:
+    /// the HPA could never compute a utilization, and KEDA's admission webhook refuses it.
+    MissingRequest {
+        /// `cpu` or `memory`.
+        resource: String,
+        /// What needs it, e.g. `targetCPUUtilizationPercentage` or `the cpu trigger`.
+        needed_by: String,
+        /// The container without the request.
+        container: String,
+        /// Where the request goes, e.g. `spec.resources.requests.cpu`.
+        field: String,
+    },
+}
+
+impl Blocked {
+    /// The `AutoscalingReady=False` condition saying why.
+    pub fn condition(&self) -> Desired {
+        match self {
+            Self::KedaNotInstalled => Desired::new(
+                AUTOSCALING_READY,
+                false,
+                "KEDANotInstalled",
+                "scaler keda needs KEDA's CRDs (scaledobjects.keda.sh), which are not installed; running fixed replicas until they appear",
+            ),
+            Self::MissingRequest { resource, needed_by, container, field } => Desired::new(
+                AUTOSCALING_READY,
+                false,
+                "ResourceRequestMissing",
+                format!(
+                    "{needed_by} needs a {resource} request on container {container:?}, which has none: set {field}; running fixed replicas until then"
+                ),
+            ),
+        }
+    }
+}
+
+/// How a component's replica count is decided.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scaling {
+    /// The autoscaler the spec asks for.
+    pub autoscaler: Autoscaler,
+    /// Why it cannot be created now, if it cannot.
+    pub blocked: Option<Blocked>,
+    /// The replica count the operator sets on the Deployment; `None` while an autoscaler owns it.
+    pub replicas: Option<i32>,
+}
+
+impl Scaling {
+    /// The one replicas rule: `fixed` without autoscaling; nothing (the autoscaler owns it) with
+    /// a working autoscaler; `fixed` clamped to the autoscaler's bounds while it is blocked.
+    /// `field` is the spec path of the component (`spec`, `spec.proxy`), for messages.
+    pub fn plan(
+        spec: Option<&AutoscalingSpec>,
+        fixed: i32,
+        keda_installed: bool,
+        container: &Container,
+        field: &str,
+    ) -> Self {
+        let autoscaler = Autoscaler::resolve(spec);
+        let blocked = match &autoscaler {
+            Autoscaler::Keda(_) if !keda_installed => Some(Blocked::KedaNotInstalled),
+            a => a.requests_needed().into_iter().find(|(resource, _)| !has_request(container, resource)).map(
+                |(resource, needed_by)| Blocked::MissingRequest {
+                    field: format!("{field}.resources.requests.{resource}"),
+                    resource,
+                    needed_by,
+                    container: container.name.clone(),
+                },
+            ),
+        };
+        let replicas = match (autoscaler.bounds(), &blocked) {
+            (None, _) => Some(fixed),
+            (Some(_), None) => None,
+            (Some((min, max)), Some(_)) => Some(fixed.clamp(min, max)),
+        };
+        Self { autoscaler, blocked, replicas }
+    }
+
+    /// The HPA to create, if any.
+    pub fn hpa(&self) -> Option<&Hpa> {
+        match (&self.autoscaler, &self.blocked) {
+            (Autoscaler::Hpa(h), None) => Some(h),
+            _ => None,
+        }
+    }
+
+    /// The ScaledObject to create, if any.
+    pub fn keda(&self) -> Option<&Keda> {
+        match (&self.autoscaler, &self.blocked) {
+            (Autoscaler::Keda(k), None) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+/// Whether the container requests `resource` (a limit alone counts: the API server copies it
+/// into the request).
+fn has_request(container: &Container, resource: &str) -> bool {
+    let r = container.resources.as_ref();
+    [r.and_then(|r| r.requests.as_ref()), r.and_then(|r| r.limits.as_ref())]
+        .into_iter()
+        .flatten()
+        .any(|m| m.contains_key(resource))
+}
+
+/// The `AutoscalingReady` condition from what the cluster shows: the live HPA (ours, for scaler
+/// hpa) or ScaledObject (for scaler keda), with their own reasons and messages.
+pub fn readiness(s: &Scaling, hpa: Option<&HorizontalPodAutoscaler>, scaled_object: Option<&DynamicObject>) -> Desired {
+    if let Some(blocked) = &s.blocked {
+        return blocked.condition();
+    }
+    match &s.autoscaler {
+        Autoscaler::None => {
+            Desired::new(AUTOSCALING_READY, true, "AutoscalingDisabled", "fixed replicas from spec.replicas")
+        }
+        Autoscaler::Hpa(h) => hpa_readiness(h, hpa),
+        Autoscaler::Keda(k) => keda_readiness(k, scaled_object),
+    }
+}
+
+fn hpa_readiness(h: &Hpa, live: Option<&HorizontalPodAutoscaler>) -> Desired {
+    let conditions = live.and_then(|l| l.status.as_ref()).and_then(|s| s.conditions.clone()).unwrap_or_default();
+    let find = |t: &str| conditions.iter().find(|c| c.type_ == t);
+    let (able, active) = (find("AbleToScale"), find("ScalingActive"));
+    if let Some(c) = [able, active].into_iter().flatten().find(|c| c.status == "False") {
+        return Desired::new(
+            AUTOSCALING_READY,
+            false,
+            c.reason.clone().unwrap_or_else(|| format!("{}False", c.type_)),
+            format!("HorizontalPodAutoscaler {}: {}", c.type_, c.message.clone().unwrap_or_default()),
+        );
+    }
+    if able.is_none() || active.is_none() {
+        return Desired::new(
+            AUTOSCALING_READY,
+            false,
+            REASON_HPA_PENDING,
+            "waiting for the HorizontalPodAutoscaler's first evaluation of its metrics",
+        );
+    }
+    let limited = find("ScalingLimited")
+        .filter(|c| c.status == "True")
+        .and_then(|c| c.message.clone())
+        .map(|m| format!(" ({m})"))
+        .unwrap_or_default();
+    Desired::new(
+        AUTOSCALING_READY,
+        true,
+        "ScalingActive",
+        format!("HorizontalPodAutoscaler scales between {} and {} replicas{limited}", h.min, h.max),
+    )
+}
+
+fn keda_readiness(k: &Keda, live: Option<&DynamicObject>) -> Desired {
+    let conditions = live.and_then(|l| l.data["status"]["conditions"].as_array().cloned()).unwrap_or_default();
+    let find = |t: &str| conditions.iter().find(|c| c["type"] == t);
+    let text = |c: &serde_json::Value, key: &str| c[key].as_str().unwrap_or_default().to_owned();
+    match find("Ready") {
+        Some(c) if c["status"] == "True" => {
+            let active = find("Active").filter(|a| a["status"] == "True");
+            let (reason, state) = match active {
+                Some(_) => ("ScalerActive", "active"),
+                None => ("ScalerNotActive", "idle"),
+            };
+            Desired::new(
+                AUTOSCALING_READY,
+                true,
+                reason,
+                format!("KEDA ScaledObject is ready and {state}; scales between {} and {} replicas", k.min, k.max),
+            )
+        }
+        Some(c) if c["status"] == "False" => Desired::new(
+            AUTOSCALING_READY,
+            false,
+            Some(text(c, "reason")).filter(|r| !r.is_empty()).unwrap_or_else(|| "ScaledObjectNotReady".to_owned()),
+            format!("KEDA ScaledObject is not ready: {}", text(c, "message")),
+        ),
+        _ => Desired::new(
+            AUTOSCALING_READY,
+            false,
+            REASON_SCALED_OBJECT_PENDING,
+            "waiting for KEDA to check the ScaledObject",
+        ),
+    }
+}
 
 /// The autoscaler a component should have.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,6 +299,40 @@ impl Autoscaler {
     /// Whether an autoscaler owns the replica count.
     pub fn is_active(&self) -> bool {
         !matches!(self, Self::None)
+    }
+
+    /// The requests the autoscaler needs on the container, with what needs each: utilization
+    /// targets of the HPA, and KEDA's `cpu`/`memory` triggers (its webhook requires the request
+    /// whatever the metric type).
+    fn requests_needed(&self) -> Vec<(String, String)> {
+        match self {
+            Self::None => Vec::new(),
+            Self::Hpa(h) => h
+                .metrics
+                .iter()
+                .filter_map(|m| {
+                    let (name, target) = match (&m.resource, &m.container_resource) {
+                        (Some(r), _) => (&r.name, &r.target),
+                        (None, Some(c)) => (&c.name, &c.target),
+                        _ => return None,
+                    };
+                    (target.type_ == "Utilization").then(|| {
+                        let by = match name.as_str() {
+                            "cpu" => "autoscaling.targetCPUUtilizationPercentage".to_owned(),
+                            "memory" => "autoscaling.targetMemoryUtilizationPercentage".to_owned(),
+                            other => format!("a {other} utilization metric"),
+                        };
+                        (name.clone(), by)
+                    })
+                })
+                .collect(),
+            Self::Keda(k) => k
+                .triggers
+                .iter()
+                .filter(|t| t.type_ == "cpu" || t.type_ == "memory")
+                .map(|t| (t.type_.clone(), format!("the KEDA {} trigger", t.type_)))
+                .collect(),
+        }
     }
 
     /// The replica bounds, when autoscaled.
@@ -288,5 +526,106 @@ mod tests {
         let behavior = spec.behavior.expect("behavior");
         assert_eq!(behavior.scale_down.expect("down").stabilization_window_seconds, Some(300));
         assert_eq!(behavior.scale_up.expect("up").stabilization_window_seconds, Some(0));
+    }
+
+    fn container(requests: &[(&str, &str)]) -> Container {
+        serde_json::from_value(json!({"name": "producer-runner",
+            "resources": {"requests": requests.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()}}))
+        .expect("container")
+    }
+
+    #[test]
+    fn a_utilization_target_without_its_request_blocks_the_hpa() {
+        let s = spec(json!({"enabled": true, "scaler": "hpa", "minReplicas": 2, "maxReplicas": 20,
+            "targetCPUUtilizationPercentage": 75}));
+        let blocked = Scaling::plan(Some(&s), 1, true, &container(&[("memory", "1Gi")]), "spec");
+        assert_eq!(blocked.replicas, Some(2), "fixed replicas, clamped to the bounds");
+        assert!(blocked.hpa().is_none(), "no HPA that could never compute its utilization");
+        let c = readiness(&blocked, None, None);
+        assert_eq!((c.status, c.reason.as_str()), (false, "ResourceRequestMissing"));
+        assert!(
+            c.message.contains("targetCPUUtilizationPercentage") && c.message.contains("spec.resources.requests.cpu")
+        );
+        assert!(c.message.contains("\"producer-runner\""), "names the container: {}", c.message);
+
+        let ok = Scaling::plan(Some(&s), 1, true, &container(&[("cpu", "500m")]), "spec");
+        assert_eq!((ok.replicas, ok.blocked.clone()), (None, None), "the HPA owns replicas");
+        assert!(ok.hpa().is_some());
+    }
+
+    #[test]
+    fn keda_cpu_triggers_need_the_request_other_triggers_do_not() {
+        let cpu = spec(json!({"enabled": true, "scaler": "keda", "minReplicas": 1, "maxReplicas": 5,
+            "triggers": [{"type": "redis", "metadata": {"listName": "q"}}, {"type": "cpu", "metadata": {"value": "75"}}]}));
+        let plan = Scaling::plan(Some(&cpu), 3, true, &container(&[]), "spec.proxy");
+        let Some(Blocked::MissingRequest { field, .. }) = &plan.blocked else { panic!("blocked expected") };
+        assert_eq!(field, "spec.proxy.resources.requests.cpu");
+        assert!(plan.keda().is_none());
+        let redis = spec(json!({"enabled": true, "scaler": "keda", "minReplicas": 0, "maxReplicas": 5,
+            "triggers": [{"type": "redis", "metadata": {"listName": "q"}}]}));
+        assert!(Scaling::plan(Some(&redis), 1, true, &container(&[]), "spec").keda().is_some());
+        let missing = Scaling::plan(Some(&redis), 1, false, &container(&[]), "spec");
+        assert_eq!(missing.blocked, Some(Blocked::KedaNotInstalled));
+        assert_eq!(readiness(&missing, None, None).reason, "KEDANotInstalled");
+    }
+
+    fn hpa_with(conditions: Value) -> HorizontalPodAutoscaler {
+        serde_json::from_value(json!({"metadata": {"name": "p"}, "spec": {"maxReplicas": 5, "scaleTargetRef": {"kind": "Deployment", "name": "p"}},
+            "status": {"desiredReplicas": 2, "conditions": conditions}}))
+        .expect("hpa")
+    }
+
+    #[test]
+    fn hpa_readiness_comes_from_its_conditions() {
+        let s =
+            spec(json!({"enabled": true, "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilizationPercentage": 75}));
+        let plan = Scaling::plan(Some(&s), 1, true, &container(&[("cpu", "1")]), "spec");
+        let pending = readiness(&plan, Some(&hpa_with(json!([]))), None);
+        assert_eq!((pending.status, pending.reason.as_str()), (false, "HPAPending"));
+        assert!(PENDING_REASONS.contains(&pending.reason.as_str()));
+        let failing = hpa_with(json!([
+            {"type": "AbleToScale", "status": "True", "reason": "SucceededGetScale", "message": "ok"},
+            {"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric",
+             "message": "the HPA was unable to compute the replica count: no metrics returned from resource metrics API"}]));
+        let c = readiness(&plan, Some(&failing), None);
+        assert_eq!((c.status, c.reason.as_str()), (false, "FailedGetResourceMetric"));
+        assert!(c.message.starts_with("HorizontalPodAutoscaler ScalingActive: the HPA was unable"), "{}", c.message);
+        let active = hpa_with(json!([
+            {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale", "message": "ok"},
+            {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound", "message": "ok"},
+            {"type": "ScalingLimited", "status": "True", "reason": "TooManyReplicas", "message": "the desired replica count is more than the maximum replica count"}]));
+        let c = readiness(&plan, Some(&active), None);
+        assert_eq!((c.status, c.reason.as_str()), (true, "ScalingActive"));
+        assert!(c.message.contains("between 2 and 5") && c.message.contains("more than the maximum"), "{}", c.message);
+    }
+
+    #[test]
+    fn scaled_object_readiness_comes_from_ready_and_active() {
+        let s = spec(json!({"enabled": true, "scaler": "keda", "minReplicas": 0, "maxReplicas": 4,
+            "triggers": [{"type": "redis", "metadata": {"listName": "q"}}]}));
+        let plan = Scaling::plan(Some(&s), 1, true, &container(&[]), "spec");
+        let so = |conditions: Value| {
+            let mut o = DynamicObject::new("p", &keda::scaled_object_resource());
+            o.data = json!({"status": {"conditions": conditions}});
+            o
+        };
+        assert_eq!(readiness(&plan, None, Some(&so(json!([])))).reason, "ScaledObjectPending");
+        let c = readiness(
+            &plan,
+            None,
+            Some(&so(json!([
+            {"type": "Ready", "status": "False", "reason": "ScaledObjectCheckFailed", "message": "Triggers defined in ScaledObject are not correct"}]))),
+        );
+        assert_eq!((c.status, c.reason.as_str()), (false, "ScaledObjectCheckFailed"));
+        assert!(c.message.ends_with("Triggers defined in ScaledObject are not correct"));
+        let c = readiness(
+            &plan,
+            None,
+            Some(&so(json!([
+            {"type": "Ready", "status": "True", "reason": "ScaledObjectReady", "message": "ok"},
+            {"type": "Active", "status": "True", "reason": "ScalerActive", "message": "Scaling is performed because triggers are active"}]))),
+        );
+        assert_eq!((c.status, c.reason.as_str()), (true, "ScalerActive"));
+        assert!(c.message.contains("between 0 and 4"));
     }
 }

@@ -128,7 +128,8 @@ async fn cluster_role_is_exactly_what_the_code_uses() {
     );
     support::create(&client, &ns, &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismStack", "metadata": {"name": "all"},
         "spec": {
-            "proxy": {"replicas": 2, "autoscaling": {"enabled": true, "maxReplicas": 4, "targetCPUUtilizationPercentage": 70}},
+            "proxy": {"replicas": 2, "resources": {"requests": {"cpu": "250m"}},
+                "autoscaling": {"enabled": true, "maxReplicas": 4, "targetCPUUtilizationPercentage": 70}},
             "admin": {"enabled": true, "replicas": 2, "leaderElection": {"enabled": true}},
             "patterns": [
                 {"name": "kv", "type": "keyvalue", "backend": "memstore"},

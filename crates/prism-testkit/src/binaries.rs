@@ -1,6 +1,7 @@
-//! Finding the control-plane binaries: `PRISM_K8S_BIN` if set, else the directory printed by the
-//! repository's `tools/k8s/build.sh` (which builds them once into a cache outside the repository
-//! and answers at once afterwards). The answer is cached for the life of the process.
+//! Finding the Go programs the testkit runs. Each set is pinned in a `tools/<name>` Go module and
+//! built once by its `build.sh` into a cache outside the repository (the script answers at once
+//! afterwards), or taken from a directory named by an environment variable. The answer is cached
+//! for the life of the process.
 
 use std::{
     path::{Path, PathBuf},
@@ -10,66 +11,105 @@ use std::{
 
 use crate::Error;
 
-/// Environment variable naming a directory that already holds all the binaries.
+/// Environment variable naming a directory that already holds all the control-plane binaries.
 pub const BIN_DIR_ENV: &str = "PRISM_K8S_BIN";
 /// Every binary the control plane runs.
 pub const BINARIES: [&str; 6] =
     ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "kwok"];
-const BUILD_SCRIPT: &str = "tools/k8s/build.sh";
 
-static LOCATED: Mutex<Option<PathBuf>> = Mutex::new(None);
+/// One set of programs built from one `tools/<name>` module.
+#[derive(Debug)]
+pub struct Toolset {
+    /// Shown in errors and logs.
+    pub name: &'static str,
+    /// The build script, relative to the repository root.
+    pub script: &'static str,
+    /// Environment variable naming a directory that already holds the binaries.
+    pub env: &'static str,
+    /// The binaries the directory must hold.
+    pub binaries: &'static [&'static str],
+    located: Mutex<Option<PathBuf>>,
+}
+
+/// The local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler,
+/// kubectl, kwok (`tools/k8s`).
+pub static CONTROL_PLANE: Toolset = Toolset::new("Kubernetes", "tools/k8s/build.sh", BIN_DIR_ENV, &BINARIES);
+/// metrics-server (`tools/metrics-server`).
+pub static METRICS_SERVER: Toolset =
+    Toolset::new("metrics-server", "tools/metrics-server/build.sh", "PRISM_METRICS_SERVER_BIN", &["metrics-server"]);
+/// KEDA's operator, metrics API server and admission webhooks (`tools/keda`).
+pub static KEDA: Toolset =
+    Toolset::new("KEDA", "tools/keda/build.sh", "PRISM_KEDA_BIN", &["keda", "keda-adapter", "keda-admission-webhooks"]);
 
 /// The repository root, from this crate's manifest directory (`crates/prism-testkit`).
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Returns the directory holding all of [`BINARIES`], building them if needed.
+/// Returns the directory holding the control plane's [`BINARIES`], building them if needed.
 pub fn locate() -> Result<PathBuf, Error> {
-    // Holding the lock across the build keeps concurrent callers from starting a second build.
-    let mut cached = LOCATED.lock().map_err(|_| Error::LocateBinaries("binary cache lock poisoned".into()))?;
-    if let Some(dir) = cached.as_ref() {
-        return Ok(dir.clone());
-    }
-    let dir = match std::env::var_os(BIN_DIR_ENV) {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-        _ => run_build_script()?,
-    };
-    check_complete(&dir)?;
-    *cached = Some(dir.clone());
-    Ok(dir)
+    CONTROL_PLANE.locate()
 }
 
-fn run_build_script() -> Result<PathBuf, Error> {
-    let script = repo_root().join(BUILD_SCRIPT);
-    tracing::info!(script = %script.display(), "locating Kubernetes binaries (builds them on first use)");
-    let output = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| Error::LocateBinaries(format!("cannot run {}: {e}", script.display())))?;
-    if !output.status.success() {
-        return Err(Error::LocateBinaries(format!(
-            "{} failed with {} (its progress and errors are on stderr above); \
-             set {BIN_DIR_ENV} to use prebuilt binaries",
-            script.display(),
-            output.status
-        )));
+impl Toolset {
+    const fn new(
+        name: &'static str,
+        script: &'static str,
+        env: &'static str,
+        binaries: &'static [&'static str],
+    ) -> Self {
+        Self { name, script, env, binaries, located: Mutex::new(None) }
     }
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let dir = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-    if dir.is_empty() {
-        return Err(Error::LocateBinaries(format!("{} printed no directory", script.display())));
-    }
-    Ok(PathBuf::from(dir))
-}
 
-fn check_complete(dir: &Path) -> Result<(), Error> {
-    let missing: Vec<&str> = BINARIES.iter().copied().filter(|b| !dir.join(b).is_file()).collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(Error::LocateBinaries(format!("{} lacks {}", dir.display(), missing.join(", "))))
+    /// The directory holding every binary of the set, building them on first use.
+    pub fn locate(&self) -> Result<PathBuf, Error> {
+        // Holding the lock across the build keeps concurrent callers from starting a second build.
+        let mut cached =
+            self.located.lock().map_err(|_| Error::LocateBinaries(format!("{} binary lock poisoned", self.name)))?;
+        if let Some(dir) = cached.as_ref() {
+            return Ok(dir.clone());
+        }
+        let dir = match std::env::var_os(self.env) {
+            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+            _ => self.run_build_script()?,
+        };
+        self.check_complete(&dir)?;
+        *cached = Some(dir.clone());
+        Ok(dir)
+    }
+
+    fn run_build_script(&self) -> Result<PathBuf, Error> {
+        let script = repo_root().join(self.script);
+        tracing::info!(script = %script.display(), "locating {} binaries (builds them on first use)", self.name);
+        let output = Command::new("bash")
+            .arg(&script)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| Error::LocateBinaries(format!("cannot run {}: {e}", script.display())))?;
+        if !output.status.success() {
+            return Err(Error::LocateBinaries(format!(
+                "{} failed with {} (its progress and errors are on stderr above); \
+                 set {} to use prebuilt binaries",
+                script.display(),
+                output.status,
+                self.env
+            )));
+        }
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let dir = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+        if dir.is_empty() {
+            return Err(Error::LocateBinaries(format!("{} printed no directory", script.display())));
+        }
+        Ok(PathBuf::from(dir))
+    }
+
+    fn check_complete(&self, dir: &Path) -> Result<(), Error> {
+        let missing: Vec<&str> = self.binaries.iter().copied().filter(|b| !dir.join(b).is_file()).collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::LocateBinaries(format!("{} lacks {}", dir.display(), missing.join(", "))))
+        }
     }
 }

@@ -38,6 +38,12 @@ pub(crate) struct Ca {
     issuer: Issuer<'static, KeyPair>,
 }
 
+impl std::fmt::Debug for Ca {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ca").field("cert_pem", &self.cert_pem).finish_non_exhaustive()
+    }
+}
+
 /// The service-account token signing key: the private key for the apiserver and the
 /// controller-manager, the public key (PKIX "PUBLIC KEY", which the apiserver's key-file parser
 /// accepts) for verification.
@@ -72,6 +78,16 @@ impl Ca {
         let mut params = CertificateParams::new(sans).map_err(generate_error(&what))?;
         params.distinguished_name.push(DnType::CommonName, common_name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.sign(params, &what)
+    }
+
+    /// A certificate for both ends of a mutual-TLS link (KEDA's operator and its metrics server
+    /// use one certificate each way).
+    pub(crate) fn peer_cert(&self, common_name: &str, sans: Vec<String>) -> Result<CertPair, Error> {
+        let what = format!("peer certificate for {common_name}");
+        let mut params = CertificateParams::new(sans).map_err(generate_error(&what))?;
+        params.distinguished_name.push(DnType::CommonName, common_name);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
         self.sign(params, &what)
     }
 

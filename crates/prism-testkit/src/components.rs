@@ -24,6 +24,13 @@ pub const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster
 pub const KWOK_NODE_ANNOTATION: &str = "kwok.x-k8s.io/node";
 /// Value of [`KWOK_NODE_ANNOTATION`] on simulated nodes.
 pub const KWOK_NODE_ANNOTATION_VALUE: &str = "fake";
+/// Node annotation telling metrics-server where the node's resource metrics are (kwok serves
+/// them at `/metrics/nodes/<node>/metrics/resource` on its server port).
+pub const RESOURCE_METRICS_PATH_ANNOTATION: &str = "metrics.k8s.io/resource-metrics-path";
+/// Pod annotations kwok reads a pod's simulated CPU and memory usage from (`kwok-metrics.yaml`).
+pub const USAGE_CPU_ANNOTATION: &str = "kwok.x-k8s.io/usage-cpu";
+/// See [`USAGE_CPU_ANNOTATION`].
+pub const USAGE_MEMORY_ANNOTATION: &str = "kwok.x-k8s.io/usage-memory";
 /// Node lease duration kwok maintains; with leases the heartbeat stage can be slow.
 const KWOK_NODE_LEASE_SECONDS: u32 = 40;
 /// Audit policy: every request at Metadata level, skipping the RequestReceived stage so each
@@ -38,6 +45,8 @@ rules:
 /// kwok's default stages: nodes become Ready and keep their lease; pods become Running and
 /// Ready, complete when their containers are done, and are removed once deleted.
 pub(crate) const KWOK_STAGES: &str = include_str!("kwok-stages.yaml");
+/// kwok's kubelet resource-metrics endpoint and pod usage from annotations.
+pub(crate) const KWOK_METRICS: &str = include_str!("kwok-metrics.yaml");
 /// Controllers that only do something with a cloud provider or with flags we do not set.
 const DISABLED_CONTROLLERS: [&str; 3] =
     ["-cloud-node-lifecycle-controller", "-node-route-controller", "-service-lb-controller"];
@@ -71,6 +80,10 @@ pub(crate) struct Layout {
     pub scheduler_kubeconfig: PathBuf,
     pub kwok_kubeconfig: PathBuf,
     pub kwok_config: PathBuf,
+    pub kwok_metrics_config: PathBuf,
+    /// kwok's serving certificate (its server is the nodes' kubelet endpoint), from the cluster CA.
+    pub kwok_cert: PathBuf,
+    pub kwok_key: PathBuf,
     pub audit_policy: PathBuf,
     pub audit_log: PathBuf,
     pub audit: bool,
@@ -216,11 +229,16 @@ impl Layout {
             vec![
                 flag("kubeconfig", &self.kwok_kubeconfig),
                 flag("config", &self.kwok_config),
+                flag("config", &self.kwok_metrics_config),
                 flag(
                     "manage-nodes-with-annotation-selector",
                     format!("{KWOK_NODE_ANNOTATION}={KWOK_NODE_ANNOTATION_VALUE}"),
                 ),
                 flag("server-address", format!("127.0.0.1:{}", self.ports.kwok)),
+                // The nodes' kubelet port in their status (metrics-server scrapes it).
+                flag("node-port", self.ports.kwok.to_string()),
+                flag("tls-cert-file", &self.kwok_cert),
+                flag("tls-private-key-file", &self.kwok_key),
                 flag("node-lease-duration-seconds", KWOK_NODE_LEASE_SECONDS.to_string()),
                 flag("cidr", POD_CIDR),
                 flag("node-ip", "127.0.0.1"),

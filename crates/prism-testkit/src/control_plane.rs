@@ -6,15 +6,18 @@
 use std::{
     path::{Path, PathBuf},
     process::Command,
+    sync::Arc,
     time::{Duration, Instant},
 };
 
 use kube::Client;
 
 use crate::{
-    ControlPlaneOptions, Error, binaries,
+    ControlPlaneOptions, Error,
+    autoscalers::Autoscalers,
+    binaries,
     certs::{Ca, ServiceAccountKey, apiserver_sans},
-    components::{AUDIT_POLICY, FRONT_PROXY_CLIENT, KUBERNETES_SERVICE_IP, KWOK_STAGES, Layout, Ports},
+    components::{AUDIT_POLICY, FRONT_PROXY_CLIENT, KUBERNETES_SERVICE_IP, KWOK_METRICS, KWOK_STAGES, Layout, Ports},
     datadir::DataDir,
     kubeconfig,
     nodes::{self, NodeSpec},
@@ -34,20 +37,22 @@ const SCHEDULER_USER: &str = "system:kube-scheduler";
 const KWOK_USER: &str = "kwok";
 
 /// A running control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and
-/// kwok. Dropping it stops every process (SIGTERM, short wait, SIGKILL) and removes its data
+/// kwok, and with [`ControlPlaneOptions::autoscalers`] metrics-server and KEDA. Dropping it stops every process (SIGTERM, short wait, SIGKILL) and removes its data
 /// directory; if the whole process dies instead, the kernel kills the components.
 #[derive(Debug)]
 pub struct ControlPlane {
     etcd: Option<ManagedProcess>,
     /// Separate so outage tests can stop and restart it.
     apiserver: Option<ManagedProcess>,
-    /// Controller-manager, scheduler and kwok: the apiserver's clients.
+    /// Controller-manager, scheduler, kwok and the autoscalers: the apiserver's clients.
     clients: Vec<ManagedProcess>,
     layout: Layout,
     admin_kubeconfig: String,
     kubeconfig_path: PathBuf,
     apiserver_url: String,
     start_timeout: Duration,
+    /// The cluster CA, for the certificates of components added later (the autoscalers).
+    ca: Arc<Ca>,
     /// Declared last: removed only after the processes above are stopped.
     dir: DataDir,
 }
@@ -88,6 +93,10 @@ impl ControlPlane {
         tracing::info!(dir = %dir.path().display(), bin_dir = %bin_dir.display(), "starting control plane");
         let mut cp = Self::prepare(bin_dir.to_path_buf(), dir, opts)?;
         cp.boot(&opts.nodes, deadline).await?;
+        if opts.autoscalers {
+            let autoscalers = Autoscalers::start(&cp).await?;
+            cp.clients.extend(autoscalers.processes);
+        }
         Ok(cp)
     }
 
@@ -107,6 +116,7 @@ impl ControlPlane {
         let front_proxy_client = front_proxy_ca.client_cert(FRONT_PROXY_CLIENT, &[])?;
         let serving = ca.serving_cert("kube-apiserver", apiserver_sans(KUBERNETES_SERVICE_IP))?;
         let sa = ServiceAccountKey::generate()?;
+        let kwok_serving = ca.serving_cert("kwok", vec!["127.0.0.1".into(), "localhost".into()])?;
         let kubeconfig_for = |user: &str, groups: &[&str]| -> Result<String, Error> {
             let cert = ca.client_cert(user, groups)?;
             Ok(kubeconfig::render(&url, &ca.cert_pem, user, &cert))
@@ -127,6 +137,9 @@ impl ControlPlane {
             scheduler_kubeconfig: dir.write("kube-scheduler.kubeconfig", kubeconfig_for(SCHEDULER_USER, &[])?)?,
             kwok_kubeconfig: dir.write("kwok.kubeconfig", kubeconfig_for(KWOK_USER, &[MASTERS_GROUP])?)?,
             kwok_config: dir.write("kwok-stages.yaml", KWOK_STAGES)?,
+            kwok_metrics_config: dir.write("kwok-metrics.yaml", KWOK_METRICS)?,
+            kwok_cert: dir.write("pki/kwok.crt", &kwok_serving.cert_pem)?,
+            kwok_key: dir.write("pki/kwok.key", &kwok_serving.key_pem)?,
             audit_policy: dir.write("audit-policy.yaml", AUDIT_POLICY)?,
             audit_log: dir.path().join("audit.log"),
             audit: opts.audit,
@@ -144,6 +157,7 @@ impl ControlPlane {
             admin_kubeconfig,
             apiserver_url: url,
             start_timeout: opts.start_timeout,
+            ca: Arc::new(ca),
             layout,
             dir,
         })
@@ -216,6 +230,18 @@ impl ControlPlane {
     /// A `kube::Config` for the admin user.
     pub async fn kube_config(&self) -> Result<kube::Config, Error> {
         kubeconfig::to_kube_config(&self.admin_kubeconfig).await
+    }
+
+    /// The cluster CA (its certificate is `pki/ca.crt`).
+    pub(crate) fn ca(&self) -> &Ca {
+        &self.ca
+    }
+
+    /// Writes `<data dir>/<file>`: a kubeconfig for `user` in `groups`, with a client certificate
+    /// from the cluster CA. For components the testkit adds to the control plane.
+    pub(crate) fn write_kubeconfig(&self, file: &str, user: &str, groups: &[&str]) -> Result<PathBuf, Error> {
+        let cert = self.ca.client_cert(user, groups)?;
+        self.dir.write(file, kubeconfig::render(&self.apiserver_url, &self.ca.cert_pem, user, &cert))
     }
 
     /// A new admin client, bound to the calling tokio runtime (so make one per runtime).

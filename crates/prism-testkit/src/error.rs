@@ -9,7 +9,10 @@ pub enum Error {
     #[error("failed to provide KEDA's CRDs: {0}")]
     Keda(String),
 
-    #[error("failed to locate the Kubernetes binaries: {0}")]
+    #[error("failed to start the autoscalers: {0}")]
+    Autoscalers(String),
+
+    #[error("failed to locate the binaries: {0}")]
     LocateBinaries(String),
 
     #[error("failed to create directory {path}")]

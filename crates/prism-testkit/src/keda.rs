@@ -11,8 +11,8 @@ pub const KEDA_VERSION: &str = "v2.21.0";
 /// The KEDA Go module.
 pub const KEDA_MODULE: &str = "github.com/kedacore/keda/v2";
 
-/// Downloads (once; Go caches modules) the KEDA module and returns its `keda.sh_*.yaml` CRD files.
-pub fn keda_crd_files() -> Result<Vec<PathBuf>, Error> {
+/// Downloads (once; Go caches modules) the KEDA module and returns its directory.
+pub fn keda_module_dir() -> Result<PathBuf, Error> {
     let module = format!("{KEDA_MODULE}@{KEDA_VERSION}");
     let out = Command::new("go")
         .args(["mod", "download", "-json", &module])
@@ -30,12 +30,27 @@ pub fn keda_crd_files() -> Result<Vec<PathBuf>, Error> {
     let dir = info["Dir"]
         .as_str()
         .ok_or_else(|| Error::Keda(format!("`go mod download {module}` failed: {}", info["Error"])))?;
-    let bases = PathBuf::from(dir).join("config/crd/bases");
+    Ok(PathBuf::from(dir))
+}
+
+/// A file of the KEDA module, by its path in the module.
+pub(crate) fn keda_module_file(path: &str) -> Result<PathBuf, Error> {
+    Ok(keda_module_dir()?.join(path))
+}
+
+/// Returns KEDA's CRD files: `keda.sh_*.yaml` (ScaledObject, TriggerAuthentication, ...) and
+/// `eventing.keda.sh_*.yaml` (CloudEventSource, which KEDA's operator also watches).
+pub fn keda_crd_files() -> Result<Vec<PathBuf>, Error> {
+    let bases = keda_module_dir()?.join("config/crd/bases");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&bases)
         .map_err(|source| Error::ReadFile { path: bases.clone(), source })?
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("keda.sh_")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("keda.sh_") || n.starts_with("eventing.keda.sh_"))
+        })
         .collect();
     files.sort();
     if files.is_empty() {

@@ -15,6 +15,7 @@
 //! the test process (parent-death signal), even when that process is killed.
 #![forbid(unsafe_code)]
 
+mod autoscalers;
 mod binaries;
 mod certs;
 mod components;
@@ -23,6 +24,7 @@ mod datadir;
 mod error;
 mod keda;
 mod kubeconfig;
+mod load;
 mod namespace;
 mod nodes;
 mod options;
@@ -33,13 +35,22 @@ mod ready;
 mod servers;
 mod shared;
 
-pub use binaries::{BIN_DIR_ENV, BINARIES, locate as locate_binaries, repo_root};
-pub use components::{KWOK_NODE_ANNOTATION, KWOK_NODE_ANNOTATION_VALUE, SERVICE_CLUSTER_IP_RANGE};
+pub use autoscalers::{
+    KEDA_METRICS_SERVICE, KEDA_NAMESPACE, METRIC_RESOLUTION, METRICS_SERVER_NAMESPACE, METRICS_SERVER_SERVICE,
+};
+pub use binaries::{
+    BIN_DIR_ENV, BINARIES, CONTROL_PLANE, KEDA, METRICS_SERVER, Toolset, locate as locate_binaries, repo_root,
+};
+pub use components::{
+    KWOK_NODE_ANNOTATION, KWOK_NODE_ANNOTATION_VALUE, RESOURCE_METRICS_PATH_ANNOTATION, SERVICE_CLUSTER_IP_RANGE,
+    USAGE_CPU_ANNOTATION, USAGE_MEMORY_ANNOTATION,
+};
 pub use control_plane::{ADMIN_USER, ControlPlane};
 pub use datadir::remove_stale_dirs as remove_stale_data_dirs;
 pub use error::Error;
-pub use keda::{KEDA_MODULE, KEDA_VERSION, install_keda_crds, keda_crd_files};
+pub use keda::{KEDA_MODULE, KEDA_VERSION, install_keda_crds, keda_crd_files, keda_module_dir};
 pub use kubeconfig::CLUSTER_NAME;
+pub use load::{Load, Usage, parse_cpu_millis, parse_memory_bytes};
 pub use namespace::{NamespaceGuard, TEMP_NAMESPACE_LABEL, TEMP_NAMESPACE_PREFIX, temp_namespace};
 pub use nodes::{
     ADD_NODE_TIMEOUT, DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_NODES_PER_ZONE, DEFAULT_PODS, DEFAULT_TOPOLOGY, LABEL_ARCH,
@@ -50,7 +61,7 @@ pub use options::{ControlPlaneOptions, DATA_ROOT_ENV, DEFAULT_START_TIMEOUT, KEE
 pub use pidfile::PidFile;
 pub use ready::wait_until;
 pub use servers::{ServerError, TestServer};
-pub use shared::{error_chain, shared, try_shared};
+pub use shared::{error_chain, shared, shared_autoscaled, try_shared};
 
 /// Default log filter of [`init_test_tracing`] and `prism-cluster`: kube's request builder logs
 /// every failed readiness probe as an error, which is noise while components start.

@@ -18,7 +18,7 @@ use kube::{
 
 use crate::{
     Error,
-    components::{KWOK_NODE_ANNOTATION, KWOK_NODE_ANNOTATION_VALUE},
+    components::{KWOK_NODE_ANNOTATION, KWOK_NODE_ANNOTATION_VALUE, RESOURCE_METRICS_PATH_ANNOTATION},
     ready::poll_until,
 };
 
@@ -91,7 +91,11 @@ impl NodeSpec {
 
     /// The Node object: kwok manages it because of the annotation, and keeps the status we give.
     pub fn to_node(&self) -> Node {
-        let annotations = BTreeMap::from([(KWOK_NODE_ANNOTATION.to_owned(), KWOK_NODE_ANNOTATION_VALUE.to_owned())]);
+        let annotations = BTreeMap::from([
+            (KWOK_NODE_ANNOTATION.to_owned(), KWOK_NODE_ANNOTATION_VALUE.to_owned()),
+            // Where metrics-server finds this node's resource metrics on kwok's server.
+            (RESOURCE_METRICS_PATH_ANNOTATION.to_owned(), format!("/metrics/nodes/{}/metrics/resource", self.name)),
+        ]);
         Node {
             metadata: ObjectMeta {
                 name: Some(self.name.clone()),
@@ -214,6 +218,7 @@ mod tests {
         let node = NodeSpec::new("n").to_node();
         let ann = node.metadata.annotations.unwrap();
         assert_eq!(ann[KWOK_NODE_ANNOTATION], KWOK_NODE_ANNOTATION_VALUE);
+        assert_eq!(ann[RESOURCE_METRICS_PATH_ANNOTATION], "/metrics/nodes/n/metrics/resource");
         let status = node.status.unwrap();
         assert_eq!(status.allocatable.unwrap()["memory"], Quantity("256Gi".into()));
         assert_eq!(node.spec.unwrap().taints, None);

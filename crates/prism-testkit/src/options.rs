@@ -28,6 +28,9 @@ pub struct ControlPlaneOptions {
     pub start_timeout: Duration,
     /// Directory with the binaries; `None` means `$PRISM_K8S_BIN`, else `tools/k8s/build.sh`.
     pub bin_dir: Option<PathBuf>,
+    /// Also run the real autoscalers: metrics-server and KEDA (operator, metrics API server,
+    /// admission webhooks), built from their Go modules (`tools/metrics-server`, `tools/keda`).
+    pub autoscalers: bool,
     /// Keep the data directory after stop (default: `$PRISM_TESTKIT_KEEP` is `1`).
     pub keep_data_dir: bool,
 }
@@ -45,6 +48,7 @@ impl Default for ControlPlaneOptions {
             audit: true,
             start_timeout: DEFAULT_START_TIMEOUT,
             bin_dir: None,
+            autoscalers: false,
             keep_data_dir: std::env::var(KEEP_ENV).is_ok_and(|v| v == "1"),
         }
     }

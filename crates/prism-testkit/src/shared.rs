@@ -8,20 +8,45 @@ use std::sync::OnceLock;
 
 use crate::{ControlPlane, ControlPlaneOptions, Error};
 
-static SHARED: OnceLock<Result<ControlPlane, Error>> = OnceLock::new();
+type Shared = OnceLock<Result<ControlPlane, Error>>;
+
+static SHARED: Shared = OnceLock::new();
+static SHARED_AUTOSCALED: Shared = OnceLock::new();
 
 /// The shared control plane, or the error its start failed with (every caller sees the same).
 pub async fn try_shared() -> Result<&'static ControlPlane, &'static Error> {
-    if let Some(started) = SHARED.get() {
+    get_or_start(&SHARED, false).await
+}
+
+/// The shared control plane. Panics with the start error, which is what a test wants.
+pub async fn shared() -> &'static ControlPlane {
+    unwrap_started(try_shared().await)
+}
+
+/// The shared control plane with the real autoscalers (metrics-server and KEDA with its
+/// webhooks; [`ControlPlaneOptions::autoscalers`]). Panics with the start error.
+pub async fn shared_autoscaled() -> &'static ControlPlane {
+    unwrap_started(get_or_start(&SHARED_AUTOSCALED, true).await)
+}
+
+fn unwrap_started(started: Result<&'static ControlPlane, &'static Error>) -> &'static ControlPlane {
+    match started {
+        Ok(cp) => cp,
+        Err(e) => panic!("the shared control plane failed to start: {}", error_chain(e)),
+    }
+}
+
+async fn get_or_start(cell: &'static Shared, autoscalers: bool) -> Result<&'static ControlPlane, &'static Error> {
+    if let Some(started) = cell.get() {
         return started.as_ref();
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
     let spawned = std::thread::Builder::new().name("prism-testkit-shared".into()).spawn(move || {
         // Blocks while another thread is starting it, then returns that result.
-        let _ = tx.send(SHARED.get_or_init(start_on_own_runtime));
+        let _ = tx.send(cell.get_or_init(|| start_on_own_runtime(autoscalers)));
     });
     if let Err(e) = spawned {
-        return SHARED.get_or_init(|| Err(Error::StartSharedRuntime(e))).as_ref();
+        return cell.get_or_init(|| Err(Error::StartSharedRuntime(e))).as_ref();
     }
     match rx.await {
         Ok(started) => started.as_ref(),
@@ -29,18 +54,10 @@ pub async fn try_shared() -> Result<&'static ControlPlane, &'static Error> {
     }
 }
 
-/// The shared control plane. Panics with the start error, which is what a test wants.
-pub async fn shared() -> &'static ControlPlane {
-    match try_shared().await {
-        Ok(cp) => cp,
-        Err(e) => panic!("the shared control plane failed to start: {}", error_chain(e)),
-    }
-}
-
-fn start_on_own_runtime() -> Result<ControlPlane, Error> {
+fn start_on_own_runtime(autoscalers: bool) -> Result<ControlPlane, Error> {
     let runtime =
         tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(Error::StartSharedRuntime)?;
-    runtime.block_on(ControlPlane::start(ControlPlaneOptions::default()))
+    runtime.block_on(ControlPlane::start(ControlPlaneOptions { autoscalers, ..ControlPlaneOptions::default() }))
 }
 
 /// The error and all its sources, one per line.

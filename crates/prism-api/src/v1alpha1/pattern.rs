@@ -29,6 +29,12 @@ use super::{
     printcolumn(name = "Pattern", type_ = "string", json_path = ".spec.pattern", description = "Pattern type"),
     printcolumn(name = "Backend", type_ = "string", json_path = ".spec.backend", description = "Backend"),
     printcolumn(
+        name = "Desired",
+        type_ = "integer",
+        json_path = ".status.desiredReplicas",
+        description = "Replicas the autoscaler (or spec.replicas) asks for"
+    ),
+    printcolumn(
         name = "Replicas",
         type_ = "integer",
         json_path = ".status.replicas",
@@ -140,14 +146,20 @@ pub struct PrismPatternStatus {
     /// Replicas of the runner Deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i32>,
+    /// Replicas the runner Deployment asks for: set by the HPA or KEDA while autoscaling is on,
+    /// else `spec.replicas`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_replicas: Option<i32>,
     /// Available replicas of the runner Deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub available_replicas: Option<i32>,
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
-    /// `Ready` (every desired replica available) and `AutoscalingReady` (the HPA or
-    /// ScaledObject exists and is usable).
+    /// `Ready` (every desired replica available) and `AutoscalingReady`: the HPA's
+    /// `AbleToScale`/`ScalingActive` or the ScaledObject's `Ready`/`Active` conditions, with their
+    /// reasons and messages (e.g. `FailedGetResourceMetric` while metrics are unavailable), or why
+    /// the autoscaler cannot be created (`KEDANotInstalled`, `ResourceRequestMissing`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

@@ -1,9 +1,11 @@
 //! `prism-cluster`: runs the local control plane for people (`make cluster-up` / `cluster-down`).
 //!
-//! `up` starts it, writes `<dir>/prism-cluster.pid`, then once ready `<dir>/kubeconfig` and the
-//! marker `<dir>/ready`, and runs until SIGINT/SIGTERM, when it stops everything. `up --detach`
-//! runs the same in a background process (log in `<dir>/prism-cluster.log`) and returns once the
-//! ready marker appears. `down` signals the process named in the pid file and waits for it.
+//! `up` starts it (with metrics-server and KEDA unless `--no-autoscalers`), writes
+//! `<dir>/prism-cluster.pid`, then once ready `<dir>/kubeconfig` and the marker `<dir>/ready`, and
+//! runs until SIGINT/SIGTERM, when it stops everything. `up --detach` runs the same in a
+//! background process (log in `<dir>/prism-cluster.log`) and returns once the ready marker
+//! appears. `down` signals the process named in the pid file and waits for it. `load` sets the
+//! CPU and memory that kwok reports for a set of pods, until interrupted (`make local-load`).
 
 use std::{
     fs,
@@ -52,6 +54,31 @@ enum Command {
         /// Run in the background and return once the control plane is ready.
         #[arg(long)]
         detach: bool,
+        /// Do not start metrics-server and KEDA (operator, metrics API server, webhooks).
+        #[arg(long)]
+        no_autoscalers: bool,
+    },
+    /// Simulate load: keep the CPU/memory usage kwok reports for the pods matching a selector
+    /// (pods created later included) until interrupted; metrics-server and the HPAs see it.
+    Load {
+        /// Kubeconfig of the cluster.
+        #[arg(long, env = "KUBECONFIG")]
+        kubeconfig: PathBuf,
+        /// Namespace of the pods.
+        #[arg(long, short = 'n', default_value = "default")]
+        namespace: String,
+        /// Label selector of the pods, e.g. `prism.io/pattern-instance=producer-kafka-events`.
+        #[arg(long, short = 'l')]
+        selector: String,
+        /// CPU each pod uses (e.g. `900m`), or with `--total` all of them together.
+        #[arg(long)]
+        cpu: Option<String>,
+        /// Memory each pod uses (e.g. `300Mi`), or with `--total` all of them together.
+        #[arg(long)]
+        memory: Option<String>,
+        /// The figures are a total spread evenly over the pods (a fixed request rate).
+        #[arg(long)]
+        total: bool,
     },
     /// Stop the control plane started by `up` with the same directory.
     Down {
@@ -66,17 +93,20 @@ async fn main() -> anyhow::Result<()> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     match Cli::parse().command {
-        Command::Up { dir, timeout_secs, detach } => {
+        Command::Up { dir, timeout_secs, detach, no_autoscalers } => {
             fs::create_dir_all(&dir).with_context(|| format!("failed to create {}", dir.display()))?;
             let dir = std::path::absolute(&dir)?;
             ensure_not_running(&dir)?;
             if detach {
-                up_detached(&dir, timeout_secs).await
+                up_detached(&dir, timeout_secs, no_autoscalers).await
             } else {
-                up(&dir, Duration::from_secs(timeout_secs)).await
+                up(&dir, Duration::from_secs(timeout_secs), !no_autoscalers).await
             }
         }
         Command::Down { dir } => down(&dir).await,
+        Command::Load { kubeconfig, namespace, selector, cpu, memory, total } => {
+            load(&kubeconfig, &namespace, &selector, cpu.as_deref(), memory.as_deref(), total).await
+        }
     }
 }
 
@@ -92,13 +122,55 @@ fn ensure_not_running(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn up(dir: &Path, timeout: Duration) -> anyhow::Result<()> {
+async fn load(
+    kubeconfig: &Path,
+    namespace: &str,
+    selector: &str,
+    cpu: Option<&str>,
+    memory: Option<&str>,
+    total: bool,
+) -> anyhow::Result<()> {
+    let cpu_millis =
+        cpu.map(|q| prism_testkit::parse_cpu_millis(q).with_context(|| format!("bad --cpu {q:?}"))).transpose()?;
+    let memory_bytes = memory
+        .map(|q| prism_testkit::parse_memory_bytes(q).with_context(|| format!("bad --memory {q:?}")))
+        .transpose()?;
+    if cpu_millis.is_none() && memory_bytes.is_none() {
+        bail!("give --cpu, --memory or both");
+    }
+    let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig)
+        .with_context(|| format!("failed to read {}", kubeconfig.display()))?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
+    let client = kube::Client::try_from(config)?;
+    let usage = if total {
+        prism_testkit::Usage::total(cpu_millis, memory_bytes)
+    } else {
+        prism_testkit::Usage::per_pod(cpu_millis, memory_bytes)
+    };
+    let _load = prism_testkit::Load::start(client, namespace, selector, usage);
+    let each = if total { "in total, spread over" } else { "on each of" };
+    println!(
+        "simulating {}{}{} {each} the pods matching {selector:?} in {namespace}; Ctrl-C to stop",
+        cpu.map(|c| format!("{c} CPU")).unwrap_or_default(),
+        if cpu.is_some() && memory.is_some() { " and " } else { "" },
+        memory.map(|m| format!("{m} memory")).unwrap_or_default(),
+    );
+    let mut terminate = signal(SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
+async fn up(dir: &Path, timeout: Duration, autoscalers: bool) -> anyhow::Result<()> {
     let pid_path = dir.join(PID_FILE);
     remove_outputs(dir);
     PidFile::current().write(&pid_path)?;
     let opts = ControlPlaneOptions {
         data_root: dir.join(DATA_SUBDIR),
         start_timeout: timeout,
+        autoscalers,
         ..ControlPlaneOptions::default()
     };
     let mut terminate = signal(SignalKind::terminate())?;
@@ -142,12 +214,16 @@ fn print_usage(dir: &Path, cp: &ControlPlane) {
 
 /// Starts `up` in a background process of its own process group (so the caller's Ctrl-C does
 /// not reach it) and waits for the ready marker, or reports the log if it exits first.
-async fn up_detached(dir: &Path, timeout_secs: u64) -> anyhow::Result<()> {
+async fn up_detached(dir: &Path, timeout_secs: u64, no_autoscalers: bool) -> anyhow::Result<()> {
     remove_outputs(dir);
     let log_path = dir.join(LOG_FILE);
     let log = fs::File::create(&log_path).context("failed to create the log file")?;
-    let mut child = std::process::Command::new(std::env::current_exe()?)
-        .arg("up")
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command.arg("up");
+    if no_autoscalers {
+        command.arg("--no-autoscalers");
+    }
+    let mut child = command
         .arg("--dir")
         .arg(dir)
         .arg("--timeout-secs")

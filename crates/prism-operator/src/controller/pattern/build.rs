@@ -5,7 +5,7 @@ use kube::api::DynamicObject;
 
 use super::validate::ValidatedPattern;
 use crate::{
-    autoscaling::{self, Autoscaler, Target},
+    autoscaling::{self, Target},
     workload,
 };
 
@@ -29,14 +29,8 @@ pub fn build(v: &ValidatedPattern) -> Children {
     Children {
         deployment: workload::build_deployment(w),
         service: v.exposure.as_ref().map(|e| workload::build_service(w, e)),
-        hpa: match &v.autoscaler {
-            Autoscaler::Hpa(h) => Some(autoscaling::build_hpa(&target, h)),
-            _ => None,
-        },
-        scaled_object: match &v.autoscaler {
-            Autoscaler::Keda(k) if v.autoscaler_available => Some(autoscaling::build_scaled_object(&target, k)),
-            _ => None,
-        },
+        hpa: v.scaling.hpa().map(|h| autoscaling::build_hpa(&target, h)),
+        scaled_object: v.scaling.keda().map(|k| autoscaling::build_scaled_object(&target, k)),
     }
 }
 
@@ -89,7 +83,19 @@ mod tests {
         let hpa = to_json(&c.hpa.expect("hpa"));
         assert_eq!(hpa["spec"]["minReplicas"], 2);
         assert_eq!(hpa["spec"]["maxReplicas"], 20);
-        assert!(c.service.is_none() && c.scaled_object.is_none());
+        assert!(c.scaled_object.is_none());
+        assert_eq!(container["resources"]["requests"]["cpu"], "500m", "the HPA's utilization is a share of it");
+        let svc = to_json(&c.service.expect("the load generator's target"));
+        assert_eq!(svc["spec"]["ports"][0]["port"], 8080);
+    }
+
+    #[test]
+    fn utilization_target_without_request_runs_fixed_replicas_without_hpa() {
+        let mut p = sample(include_str!("../../../../../config/samples/prismpattern_hpa_example.yaml"));
+        p.spec.resources = None;
+        let c = children(&p, true);
+        assert!(c.hpa.is_none(), "an HPA that can never compute CPU utilization is not created");
+        assert_eq!(to_json(&c.deployment)["spec"]["replicas"], 2, "spec.replicas within the bounds");
     }
 
     #[test]

@@ -117,7 +117,11 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
             let children = build::build(&valid);
             let deployment = apply_children(&ctx, &ns, &owner.uid, children, &mut changes).await?;
             debug!(elapsed = ?started.elapsed(), "children applied");
-            status::observe(&valid, deployment.as_ref())
+            let name = pattern.name_any();
+            let hpa = ctx.hpas.get(&ObjectRef::new(&name).within(&ns));
+            let scaled_object =
+                ctx.scaled_objects.get(&ObjectRef::new_with(&name, keda::scaled_object_resource()).within(&ns));
+            status::observe(&valid, deployment.as_ref(), hpa.as_deref(), scaled_object.as_deref())
         }
         Err(invalid) => {
             // Leave running children alone: a bad edit must not take the runners down.
@@ -167,9 +171,9 @@ async fn apply_children(
 ) -> Result<Option<Deployment>, Error> {
     let client = &ctx.base.client;
     let name = children.deployment.name_any();
-    // The children do not depend on each other: apply them at once (a reconcile that creates
-    // them takes one round of requests, not one per child). Every outcome is recorded, even when
-    // a sibling failed, so that the Events match what was done.
+    // The Deployment and the Service do not depend on each other: apply them at once (a
+    // reconcile that creates them takes one round of requests). Every outcome is recorded, even
+    // when a sibling failed, so that the Events match what was done.
     let deployment = async {
         let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
         let cached = ctx.deployments.get(&ObjectRef::new(&name).within(ns));
@@ -186,33 +190,35 @@ async fn apply_children(
         let done = children::ensure(&api, "Service", &ctx.services, children.service, ns, uid, &mut changes).await;
         (done, changes)
     };
-    let hpa = async {
-        let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), ns);
-        let mut changes = Changes::default();
-        let done =
-            children::ensure(&api, "HorizontalPodAutoscaler", &ctx.hpas, children.hpa, ns, uid, &mut changes).await;
-        (done, changes)
-    };
-    let scaled_object = async {
-        let mut changes = Changes::default();
-        if !ctx.base.keda_installed() {
-            return (Ok(()), changes);
-        }
-        let resource = keda::scaled_object_resource();
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource);
-        let store = &ctx.scaled_objects;
-        let done = children::ensure(&api, "ScaledObject", store, children.scaled_object, ns, uid, &mut changes).await;
-        (done, changes)
-    };
-    let ((live, c1), (service, c2), (hpa, c3), (scaled_object, c4)) =
-        tokio::join!(deployment, service, hpa, scaled_object);
-    for c in [c1, c2, c3, c4] {
-        changes.extend(c);
-    }
+    let ((live, c1), (service, c2)) = tokio::join!(deployment, service);
+    changes.extend(c1);
+    changes.extend(c2);
+    let live = live?;
     service?;
-    hpa?;
-    scaled_object?;
-    Ok(Some(live?))
+    // The autoscalers come after the Deployment they scale, and the one no longer wanted goes
+    // before the one wanted is applied: KEDA's admission webhook reads the Deployment (for
+    // cpu/memory triggers) and refuses a ScaledObject while another HPA targets it, and two HPAs
+    // on one Deployment (ours and KEDA's) would fight.
+    let hpa = async |changes: &mut Changes| {
+        let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), ns);
+        children::ensure(&api, "HorizontalPodAutoscaler", &ctx.hpas, children.hpa.clone(), ns, uid, changes).await
+    };
+    let scaled_object = async |changes: &mut Changes| {
+        if !ctx.base.keda_installed() {
+            return Ok(());
+        }
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &keda::scaled_object_resource());
+        let desired = children.scaled_object.clone();
+        children::ensure(&api, "ScaledObject", &ctx.scaled_objects, desired, ns, uid, changes).await
+    };
+    if children.scaled_object.is_some() {
+        hpa(changes).await?;
+        scaled_object(changes).await?;
+    } else {
+        scaled_object(changes).await?;
+        hpa(changes).await?;
+    }
+    Ok(Some(live))
 }
 
 async fn write_status(ctx: &Ctx, pattern: &PrismPattern, ns: &str, observed: status::Observed) -> Result<(), Error> {
@@ -220,6 +226,7 @@ async fn write_status(ctx: &Ctx, pattern: &PrismPattern, ns: &str, observed: sta
     let next = PrismPatternStatus {
         phase: Some(observed.phase),
         replicas: observed.replicas,
+        desired_replicas: observed.desired_replicas,
         available_replicas: observed.available_replicas,
         observed_generation: pattern.metadata.generation,
         conditions: conditions::merge(

@@ -1,20 +1,24 @@
-//! Pure: the observed Deployment and the reconcile's outcome -> the PrismPattern's status
-//! (phase, replica counts and the `Ready` and `AutoscalingReady` conditions).
+//! Pure: the observed Deployment, the live autoscaler and the reconcile's outcome -> the
+//! PrismPattern's status (phase, current/desired/available replicas and the `Ready` and
+//! `AutoscalingReady` conditions).
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::{apps::v1::Deployment, autoscaling::v2::HorizontalPodAutoscaler};
+use kube::api::DynamicObject;
 use prism_api::v1alpha1::PatternPhase;
 
 use super::validate::{Invalid, ValidatedPattern};
-use crate::{autoscaling::Autoscaler, status::Desired};
+use crate::{
+    autoscaling::{self, PENDING_REASONS},
+    status::Desired,
+};
 
 /// Condition type: every desired replica is available.
 pub const READY: &str = "Ready";
-/// Condition type: the autoscaler exists (or none is wanted).
-pub const AUTOSCALING_READY: &str = "AutoscalingReady";
 
-/// Whether a `Ready=False` reason is ordinary progress rather than a problem.
+/// Whether a `False` reason is ordinary progress rather than a problem (no Warning Event, and
+/// the phase stays Running while a new autoscaler reads its first metrics).
 pub fn is_progress(reason: &str) -> bool {
-    matches!(reason, "DeploymentPending" | "DeploymentProgressing")
+    matches!(reason, "DeploymentPending" | "DeploymentProgressing") || PENDING_REASONS.contains(&reason)
 }
 
 /// The status the reconcile wants, before timestamps.
@@ -24,6 +28,8 @@ pub struct Observed {
     pub phase: PatternPhase,
     /// Replicas of the Deployment.
     pub replicas: Option<i32>,
+    /// Replicas the Deployment asks for (set by the autoscaler when there is one).
+    pub desired_replicas: Option<i32>,
     /// Available replicas of the Deployment.
     pub available_replicas: Option<i32>,
     /// Conditions.
@@ -36,36 +42,21 @@ pub fn invalid(invalid: &Invalid, deployment: Option<&Deployment>) -> Observed {
     Observed {
         phase: PatternPhase::Failed,
         replicas,
+        desired_replicas: desired(deployment),
         available_replicas: available,
         conditions: vec![Desired::new(READY, false, invalid.reason, invalid.message.clone())],
     }
 }
 
-/// Status of a validated pattern whose children were applied; `deployment` is the live one.
-pub fn observe(v: &ValidatedPattern, deployment: Option<&Deployment>) -> Observed {
-    let autoscaling = match (&v.autoscaler, v.autoscaler_available) {
-        (Autoscaler::None, _) => {
-            Desired::new(AUTOSCALING_READY, true, "AutoscalingDisabled", "fixed replicas from spec.replicas")
-        }
-        (Autoscaler::Hpa(h), _) => Desired::new(
-            AUTOSCALING_READY,
-            true,
-            "HPAReady",
-            format!("HorizontalPodAutoscaler scales between {} and {} replicas", h.min, h.max),
-        ),
-        (Autoscaler::Keda(k), true) => Desired::new(
-            AUTOSCALING_READY,
-            true,
-            "ScaledObjectReady",
-            format!("KEDA ScaledObject scales between {} and {} replicas", k.min, k.max),
-        ),
-        (Autoscaler::Keda(_), false) => Desired::new(
-            AUTOSCALING_READY,
-            false,
-            "KEDANotInstalled",
-            "scaler keda needs KEDA's CRDs (scaledobjects.keda.sh), which are not installed; running fixed replicas until they appear",
-        ),
-    };
+/// Status of a validated pattern whose children were applied: `deployment` is the live one,
+/// `hpa` and `scaled_object` the live autoscaler (from the caches).
+pub fn observe(
+    v: &ValidatedPattern,
+    deployment: Option<&Deployment>,
+    hpa: Option<&HorizontalPodAutoscaler>,
+    scaled_object: Option<&DynamicObject>,
+) -> Observed {
+    let autoscaling = autoscaling::readiness(&v.scaling, hpa, scaled_object);
     let (replicas, available) = counts(deployment);
     let (phase, ready) = match deployment {
         None => (
@@ -74,8 +65,20 @@ pub fn observe(v: &ValidatedPattern, deployment: Option<&Deployment>) -> Observe
         ),
         Some(d) => rollout(d),
     };
-    let phase = if phase == PatternPhase::Running && !autoscaling.status { PatternPhase::Degraded } else { phase };
-    Observed { phase, replicas, available_replicas: available, conditions: vec![ready, autoscaling] }
+    let failing = !autoscaling.status && !is_progress(&autoscaling.reason);
+    let phase = if phase == PatternPhase::Running && failing { PatternPhase::Degraded } else { phase };
+    Observed {
+        phase,
+        replicas,
+        desired_replicas: desired(deployment),
+        available_replicas: available,
+        conditions: vec![ready, autoscaling],
+    }
+}
+
+/// The Deployment's `spec.replicas`: what the autoscaler (or the operator) last asked for.
+fn desired(deployment: Option<&Deployment>) -> Option<i32> {
+    deployment.map(|d| d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1))
 }
 
 fn counts(deployment: Option<&Deployment>) -> (Option<i32>, Option<i32>) {

@@ -12,7 +12,7 @@ use k8s_openapi::{
 use prism_api::v1alpha1::{PrismPattern, ServiceType};
 
 use crate::{
-    autoscaling::Autoscaler,
+    autoscaling::Scaling,
     config::Defaults,
     naming, observability,
     placement::{self, PlacementError},
@@ -59,10 +59,8 @@ pub struct ValidatedPattern {
     pub workload: Workload,
     /// The Service, when `spec.service` is set.
     pub exposure: Option<Exposure>,
-    /// The autoscaler the spec asks for.
-    pub autoscaler: Autoscaler,
-    /// False when the autoscaler cannot be created yet (KEDA not installed).
-    pub autoscaler_available: bool,
+    /// The autoscaler the spec asks for, and whether it can run.
+    pub scaling: Scaling,
 }
 
 /// Why a pattern cannot be reconciled: becomes a condition reason and a Warning Event.
@@ -129,15 +127,6 @@ pub fn validate(
     let placement = placement::resolve(spec.placement.as_ref(), None, &selector)
         .map_err(|e: PlacementError| Invalid { reason: e.reason(), message: format!("spec.placement: {e}") })?;
 
-    let autoscaler = Autoscaler::resolve(spec.autoscaling.as_ref());
-    let autoscaler_available = !matches!(autoscaler, Autoscaler::Keda(_)) || resolved.keda_installed;
-    let replicas = match (autoscaler.bounds(), autoscaler_available) {
-        (None, _) => Some(spec.replicas()),
-        (Some(_), true) => None,
-        // KEDA is missing: keep a sensible fixed count until it appears.
-        (Some((min, max)), false) => Some(spec.replicas().clamp(min, max)),
-    };
-
     let port = spec.port();
     let mut container = Container {
         name: format!("{}-runner", spec.pattern),
@@ -158,6 +147,8 @@ pub fn validate(
     };
 
     observability::wire(spec.observability.as_ref(), &container.name.clone(), &mut container, &mut pod_annotations);
+    let scaling =
+        Scaling::plan(spec.autoscaling.as_ref(), spec.replicas(), resolved.keda_installed, &container, "spec");
 
     let exposure = spec.service.as_ref().map(|s| Exposure {
         type_: s.type_.unwrap_or(ServiceType::ClusterIP).as_str().to_owned(),
@@ -172,7 +163,7 @@ pub fn validate(
             owner,
             labels,
             selector,
-            replicas,
+            replicas: scaling.replicas,
             container,
             pod_annotations,
             placement,
@@ -180,8 +171,7 @@ pub fn validate(
             service_account: None,
         },
         exposure,
-        autoscaler,
-        autoscaler_available,
+        scaling,
     })
 }
 

@@ -15,7 +15,7 @@ use super::{
     validate::{Component, ValidatedStack},
 };
 use crate::{
-    autoscaling::{self, Autoscaler, Target},
+    autoscaling::{self, Target},
     naming, workload,
 };
 
@@ -92,11 +92,6 @@ fn add_component(out: &mut Children, c: &Component) {
         out.pdbs.push(workload::build_pdb(w));
     }
     let target = Target { name: &w.name, namespace: &w.namespace, labels: &w.labels, owner: &w.owner };
-    match &c.autoscaler {
-        Autoscaler::Hpa(h) => out.hpas.push(autoscaling::build_hpa(&target, h)),
-        Autoscaler::Keda(k) if c.autoscaler_available => {
-            out.scaled_objects.push(autoscaling::build_scaled_object(&target, k))
-        }
-        _ => {}
-    }
+    out.hpas.extend(c.scaling.hpa().map(|h| autoscaling::build_hpa(&target, h)));
+    out.scaled_objects.extend(c.scaling.keda().map(|k| autoscaling::build_scaled_object(&target, k)));
 }

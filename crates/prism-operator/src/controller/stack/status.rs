@@ -2,13 +2,20 @@
 //! PrismStack's status: per-component readiness, phase, and the `Ready` condition that is True
 //! only when everything is ready (what `kubectl wait --for=condition=Ready` waits for).
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::{apps::v1::Deployment, autoscaling::v2::HorizontalPodAutoscaler};
+use kube::{ResourceExt, api::DynamicObject};
 use prism_api::v1alpha1::{
     BackendPhase, ChildrenStatus, ComponentStatus, PatternPhase, PrismBackend, PrismPattern, StackPhase,
 };
 
 use super::validate::{Invalid, ValidatedStack};
-use crate::status::Desired;
+use crate::{
+    autoscaling::{self, AUTOSCALING_READY, PENDING_REASONS},
+    status::Desired,
+};
+
+/// `AutoscalingReady=False` reason while some autoscaler has not evaluated its metrics yet.
+const AUTOSCALERS_PENDING: &str = "AutoscalersPending";
 
 /// Condition type: every component is ready.
 pub const READY: &str = "Ready";
@@ -34,6 +41,15 @@ pub struct Observed {
     pub conditions: Vec<Desired>,
 }
 
+/// The live autoscaler of the proxy (from the caches), whichever kind it has.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProxyAutoscaler<'a> {
+    /// The proxy's HorizontalPodAutoscaler.
+    pub hpa: Option<&'a HorizontalPodAutoscaler>,
+    /// The proxy's ScaledObject.
+    pub scaled_object: Option<&'a DynamicObject>,
+}
+
 /// Observes the stack's children.
 pub fn observe(
     v: &ValidatedStack,
@@ -41,6 +57,7 @@ pub fn observe(
     admin: Option<&Deployment>,
     patterns: &[PrismPattern],
     backends: &[PrismBackend],
+    proxy_autoscaler: ProxyAutoscaler<'_>,
 ) -> Observed {
     let proxy_status = component(proxy);
     let admin_status = v.admin.as_ref().map(|_| component(admin));
@@ -114,13 +131,46 @@ pub fn observe(
         admin: admin_status,
         patterns: patterns_status,
         backends: backends_status,
-        conditions: vec![ready, placement, backends_valid],
+        conditions: vec![ready, placement, backends_valid, autoscaling(v, patterns, proxy_autoscaler)],
+    }
+}
+
+/// `AutoscalingReady` of the whole stack: the proxy's autoscaler and every pattern's
+/// `AutoscalingReady`, naming each one that is not scaling.
+fn autoscaling(v: &ValidatedStack, patterns: &[PrismPattern], proxy: ProxyAutoscaler<'_>) -> Desired {
+    let mut parts: Vec<(String, Desired)> = Vec::new();
+    if let Ok(c) = &v.proxy {
+        parts.push(("proxy".to_owned(), autoscaling::readiness(&c.scaling, proxy.hpa, proxy.scaled_object)));
+    }
+    for p in patterns {
+        let condition = p.status.iter().flat_map(|s| &s.conditions).find(|c| c.type_ == AUTOSCALING_READY);
+        let desired = match condition {
+            Some(c) => Desired::new(AUTOSCALING_READY, c.status == "True", c.reason.clone(), c.message.clone()),
+            None => Desired::new(AUTOSCALING_READY, false, AUTOSCALERS_PENDING, "not reconciled yet"),
+        };
+        parts.push((format!("pattern {}", p.name_any()), desired));
+    }
+    let pending = |d: &Desired| d.reason == AUTOSCALERS_PENDING || PENDING_REASONS.contains(&d.reason.as_str());
+    let failing: Vec<&(String, Desired)> = parts.iter().filter(|(_, d)| !d.status && !pending(d)).collect();
+    let waiting: Vec<&(String, Desired)> = parts.iter().filter(|(_, d)| !d.status && pending(d)).collect();
+    let list = |items: &[&(String, Desired)]| {
+        items.iter().map(|(who, d)| format!("{who}: {}", d.message)).collect::<Vec<_>>().join("; ")
+    };
+    match (failing.first(), waiting.first()) {
+        (Some((_, first)), _) => Desired::new(AUTOSCALING_READY, false, first.reason.clone(), list(&failing)),
+        (None, Some(_)) => Desired::new(AUTOSCALING_READY, false, AUTOSCALERS_PENDING, list(&waiting)),
+        (None, None) => {
+            Desired::new(AUTOSCALING_READY, true, "AutoscalersReady", "every autoscaler of the stack is working")
+        }
     }
 }
 
 /// Whether a `Ready=False` reason is ordinary progress rather than a problem.
 pub fn is_progress(reason: &str) -> bool {
-    matches!(reason, "ProxyNotReady" | "AdminNotReady" | "PatternsNotReady" | "BackendsNotHealthy")
+    matches!(
+        reason,
+        "ProxyNotReady" | "AdminNotReady" | "PatternsNotReady" | "BackendsNotHealthy" | AUTOSCALERS_PENDING
+    )
 }
 
 fn phase(p: &PrismPattern) -> Option<PatternPhase> {

@@ -15,7 +15,7 @@ use prism_api::v1alpha1::{
 
 use super::rbac::LeaderElection;
 use crate::{
-    autoscaling::Autoscaler,
+    autoscaling::Scaling,
     config::Defaults,
     naming, observability, placement,
     workload::{Exposure, Workload},
@@ -37,10 +37,8 @@ pub struct Component {
     pub workload: Workload,
     /// Its Service.
     pub exposure: Exposure,
-    /// Its autoscaler.
-    pub autoscaler: Autoscaler,
-    /// False while the autoscaler cannot be created (KEDA missing).
-    pub autoscaler_available: bool,
+    /// Its autoscaler, and whether it can run.
+    pub scaling: Scaling,
     /// Whether it gets a PodDisruptionBudget (more than one replica).
     pub pdb: bool,
 }
@@ -204,17 +202,7 @@ fn component(o: &Owner<'_>, role: Role, input: ComponentInput<'_>) -> Result<Com
     let selector = naming::stack_component_selector(&o.name, seed_component);
     let placement = placement::resolve(input.placement, o.stack.spec.affinity.as_ref(), &selector)
         .map_err(|e| Invalid { reason: e.reason(), message: format!("{field}.placement: {e}") })?;
-    let autoscaler = Autoscaler::resolve(input.autoscaling);
-    let autoscaler_available = !matches!(autoscaler, Autoscaler::Keda(_)) || o.keda_installed;
-    let replicas = match (autoscaler.bounds(), autoscaler_available) {
-        (None, _) => Some(input.replicas),
-        (Some(_), true) => None,
-        (Some((min, max)), false) => Some(input.replicas.clamp(min, max)),
-    };
-    let pdb = match autoscaler.bounds() {
-        Some((_, max)) => max > 1,
-        None => input.replicas > 1,
-    };
+    let autoscaling = input.autoscaling;
     let probe = Probe {
         tcp_socket: Some(TCPSocketAction { port: IntOrString::String(GRPC_PORT_NAME.to_owned()), host: None }),
         ..Default::default()
@@ -236,6 +224,11 @@ fn component(o: &Owner<'_>, role: Role, input: ComponentInput<'_>) -> Result<Com
     };
     let mut pod_annotations = BTreeMap::new();
     observability::wire(o.stack.spec.observability.as_ref(), seed_component, &mut container, &mut pod_annotations);
+    let scaling = Scaling::plan(autoscaling, input.replicas, o.keda_installed, &container, field);
+    let pdb = match scaling.autoscaler.bounds() {
+        Some((_, max)) => max > 1,
+        None => input.replicas > 1,
+    };
     let service = input.service.cloned().unwrap_or_default();
     let exposure = Exposure {
         type_: service.type_.unwrap_or(ServiceType::ClusterIP).as_str().to_owned(),
@@ -249,7 +242,7 @@ fn component(o: &Owner<'_>, role: Role, input: ComponentInput<'_>) -> Result<Com
             owner: o.reference.clone(),
             labels,
             selector,
-            replicas,
+            replicas: scaling.replicas,
             container,
             pod_annotations,
             placement,
@@ -257,8 +250,7 @@ fn component(o: &Owner<'_>, role: Role, input: ComponentInput<'_>) -> Result<Com
             service_account: input.service_account,
         },
         exposure,
-        autoscaler,
-        autoscaler_available,
+        scaling,
         pdb,
     })
 }
