@@ -14,12 +14,16 @@ KUBECTL    ?= $(K8S_BIN)/kubectl
 CLUSTER    := $(CARGO) run -q -p prism-testkit --bin prism-cluster --
 # helm, built once from the Go module pinned in tools/helm (cached outside the repository).
 HELM       ?= $(shell tools/helm/build.sh)
+# The autoscalers the local control plane runs (metrics-server, KEDA), built the same way.
+AUTOSCALER_BINS = PRISM_METRICS_SERVER_BIN="$$(tools/metrics-server/build.sh)" PRISM_KEDA_BIN="$$(tools/keda/build.sh)"
 CHART      := charts/prism-operator
 # The operator's image (deploy, docker-build, docker-push) and the engine building it.
 IMG        ?= prism-operator:latest
 CONTAINER_TOOL ?= docker
 # KEDA release whose CRDs local-install-deps installs (the tests' prism_testkit::KEDA_VERSION).
 KEDA_VERSION ?= v2.21.0
+# metrics-server release local-install-deps installs on other clusters (tools/metrics-server pins the same).
+METRICS_SERVER_VERSION ?= v0.9.0
 OPERATOR_NS := prism-system
 
 # The local-* targets use the local control plane (make cluster-up) unless KUBECONFIG is set.
@@ -47,7 +51,9 @@ helm-bin: ## Build (once) and print the path of helm (pinned in tools/helm)
 
 .PHONY: test
 test: ## Run every test: unit tests, CRD drift, and integration tests on a local control plane
-	PRISM_K8S_BIN="$$(tools/k8s/build.sh)" PRISM_HELM="$$(tools/helm/build.sh)" $(CARGO) test --workspace --all-targets
+	hack/deps.sh
+	PRISM_K8S_BIN="$$(tools/k8s/build.sh)" PRISM_HELM="$$(tools/helm/build.sh)" $(AUTOSCALER_BINS) \
+	  $(CARGO) test --workspace --all-targets
 
 .PHONY: lint
 lint: ## Formatting and clippy with warnings as errors
@@ -75,9 +81,9 @@ uninstall: ## Remove the CRDs (and with them every Prism resource) from the curr
 	$(KUBECTL) delete --ignore-not-found -f config/crd/bases/
 
 .PHONY: cluster-up
-cluster-up: ## Start the local control plane in the background; kubeconfig in .local/kubeconfig
+cluster-up: ## Start the local control plane (with metrics-server and KEDA) in the background; kubeconfig in .local/kubeconfig
 	@PRISM_K8S_BIN="$$(tools/k8s/build.sh)" $(CARGO) build -q -p prism-testkit --bin prism-cluster
-	@PRISM_K8S_BIN="$$(tools/k8s/build.sh)" $(CLUSTER) up --dir $(LOCAL_DIR) --detach
+	@PRISM_K8S_BIN="$$(tools/k8s/build.sh)" $(AUTOSCALER_BINS) $(CLUSTER) up --dir $(LOCAL_DIR) --detach
 	@echo "export KUBECONFIG=$(abspath $(LOCAL_DIR))/kubeconfig"
 
 .PHONY: cluster-down
@@ -130,16 +136,38 @@ chart: ## Render the chart's templates (CRDs excluded) as `helm install prism-op
 # --- Local cluster (make cluster-up; these use .local/kubeconfig unless KUBECONFIG is set)
 
 .PHONY: local-install-deps
-local-install-deps: ## Install KEDA's CRDs (from the KEDA Go module); see the note it prints
-	@files="$$(KEDA_VERSION=$(KEDA_VERSION) tools/keda/crds.sh)"; for f in $$files; do \
-	  $(KUBECTL) apply --server-side --force-conflicts -f "$$f"; \
-	  $(KUBECTL) wait --for condition=Established --timeout=60s -f "$$f"; \
-	done
-	@echo "Installed KEDA $(KEDA_VERSION)'s CRDs. Not installed: metrics-server and the KEDA operator, which"
-	@echo "need container images this local control plane cannot run (kwok simulates pods). HPAs and"
-	@echo "ScaledObjects are created and validated, but nothing scales them. On a real cluster, use:"
-	@echo "  kubectl apply -f https://github.com/kubernetes-sigs/metrics-server/releases/latest/download/components.yaml"
-	@echo "  helm install keda kedacore/keda --namespace keda --create-namespace"
+local-install-deps: ## Autoscalers: on the local control plane they already run; elsewhere install metrics-server and KEDA (manifest, Helm)
+	@if [[ "$${KUBECONFIG:-}" == "$(abspath $(LOCAL_DIR))/kubeconfig" ]]; then \
+	  $(KUBECTL) get apiservices v1beta1.metrics.k8s.io v1beta1.external.metrics.k8s.io >/dev/null 2>&1 || { \
+	    echo "the local control plane runs without autoscalers (prism-cluster up --no-autoscalers); restart it with make cluster-up" >&2; exit 1; }; \
+	  echo "The local control plane already runs metrics-server $(METRICS_SERVER_VERSION) and KEDA $(KEDA_VERSION) (operator,"; \
+	  echo "metrics API server, admission webhooks) as processes built from their Go modules, and has KEDA's CRDs:"; \
+	  $(KUBECTL) get apiservices v1beta1.metrics.k8s.io v1beta1.external.metrics.k8s.io; \
+	else \
+	  echo "--- metrics-server $(METRICS_SERVER_VERSION) (its release manifest)"; \
+	  $(KUBECTL) apply -f https://github.com/kubernetes-sigs/metrics-server/releases/download/$(METRICS_SERVER_VERSION)/components.yaml; \
+	  echo "--- KEDA $(KEDA_VERSION) (its Helm chart)"; \
+	  $(HELM) repo add kedacore https://kedacore.github.io/charts --force-update; \
+	  $(HELM) repo update kedacore; \
+	  $(HELM) upgrade --install keda kedacore/keda --namespace keda --create-namespace --version $(KEDA_VERSION:v%=%) --wait; \
+	fi
+
+.PHONY: local-load
+local-load: ## Simulate load on a pattern's pods until Ctrl-C: NAME=<pattern> CPU=900m [MEMORY=300Mi] [TOTAL=1] [NAMESPACE=default]
+	@[[ -n "$(NAME)" && -n "$(CPU)$(MEMORY)" ]] || { echo "usage: make local-load NAME=<pattern> CPU=900m [MEMORY=300Mi] [TOTAL=1] [NAMESPACE=default]" >&2; exit 2; }
+	@$(CARGO) build -q -p prism-testkit --bin prism-cluster
+	@$(CLUSTER) load -n "$(or $(NAMESPACE),default)" -l "prism.io/pattern-instance=$(NAME)" \
+	  $(if $(CPU),--cpu $(CPU)) $(if $(MEMORY),--memory $(MEMORY)) $(if $(TOTAL),--total)
+
+.PHONY: local-queue
+local-queue: ## Push N items (default 20) into the dev Redis list `jobs` that consumer-redis-jobs scales on (make dev)
+	@port="$$(cat $(LOCAL_DIR)/redis.port 2>/dev/null)" || { echo "no dev Redis: start make dev first" >&2; exit 1; }; \
+	  redis-cli -p "$$port" RPUSH jobs $$(seq 1 $(or $(N),20)) >/dev/null && \
+	  echo "jobs now holds $$(redis-cli -p "$$port" LLEN jobs) items; drain with: make local-queue-drain"
+
+.PHONY: local-queue-drain
+local-queue-drain: ## Empty the dev Redis list `jobs`
+	@redis-cli -p "$$(cat $(LOCAL_DIR)/redis.port)" DEL jobs >/dev/null && echo "jobs is empty"
 
 .PHONY: local-test-hpa
 local-test-hpa: ## Apply the README's HPA example (PrismPattern producer-kafka-events)
@@ -160,6 +188,7 @@ local-test-multi: ## Apply the README's multi-trigger KEDA example (Kafka + NATS
 local-status: ## Show Prism resources, Deployments, Services, HPAs and ScaledObjects in all namespaces
 	$(KUBECTL) get prism,deployments,services,hpa -A
 	@$(KUBECTL) get scaledobjects -A 2>/dev/null || echo "(no ScaledObjects: KEDA's CRDs are not installed; make local-install-deps)"
+	@$(KUBECTL) top pods -A 2>/dev/null || echo "(no pod metrics: metrics-server is not installed; make local-install-deps)"
 
 .PHONY: local-clean
 local-clean: ## Delete every Prism resource in all namespaces, then undeploy the operator (CRDs stay)

@@ -15,6 +15,7 @@ mod operator;
 mod procfs;
 mod report;
 mod run;
+mod scaling;
 mod shapes;
 
 use std::{fmt::Write as _, path::PathBuf, time::Duration, time::Instant};
@@ -65,6 +66,10 @@ struct Cli {
     /// Copy the API server's audit log of the whole run here (for analysis beyond the report).
     #[arg(long)]
     keep_audit: Option<PathBuf>,
+    /// Measure only the scaling figure (a control plane of its own with metrics-server and KEDA;
+    /// about 3 minutes) and print it; writes no results.
+    #[arg(long)]
+    scaling_only: bool,
     /// Markdown report (`-` to skip).
     #[arg(long, default_value = "docs/performance.md")]
     doc: String,
@@ -109,6 +114,10 @@ async fn main() -> anyhow::Result<()> {
         operator_log_level: cli.operator_log_level.clone(),
         logs,
     };
+    if cli.scaling_only {
+        println!("{}", report::table(&scaling::scaling(&plan).await?));
+        return Ok(());
+    }
     let mut ctx = Context::machine(&plan.mode, std::env::args().collect::<Vec<_>>().join(" "));
     tracing::info!(?plan, load = %ctx.load_before, "starting");
 
@@ -122,7 +131,9 @@ async fn main() -> anyhow::Result<()> {
             .with_context(|| format!("copy the audit log to {}", path.display()))?;
     }
     cp.stop().await;
-    let results = results?;
+    let mut results = results?;
+    // The scaling figure, on a control plane of its own with the real autoscalers.
+    results.figures.extend(scaling::scaling(&plan).await?);
 
     ctx.load_after = report::loadavg();
     ctx.duration_secs = started.elapsed().as_secs_f64();
@@ -203,6 +214,12 @@ fn details_markdown(r: &run::Results, plan: &Plan) -> String {
          `to_watch` until the bench's watch sees it. `*_tail_mean` averages each step over the slowest 5 % of \
          samples. The probes (`latency_probe_*`) are cut the same way: the API server's own share under the \
          same load.\n\
+         - **Scaling** (`scaling_*`): a control plane of its own with metrics-server and KEDA, and a fresh \
+         operator; the README's HPA example (CPU 75 % of 500m, scale-down window shortened to 15 s) under a \
+         simulated total CPU load spread over its pods (kwok's usage annotations): 100m, then 1300m (4 \
+         replicas), then 100m again (back to 2). Each timed from the load change until the Deployment asks for \
+         another count (`first_replica_change`) and until it has the new count ready (`settled`); the operator's \
+         writes are counted from the audit log over the whole cycle.\n\
          - **Request times** (`floor_request_*`, `converge_request_*`): how long the API server took to answer \
          the floor's creates and the operator's applies, by resource, from the audit log. Services stand out: the \
          API server allocates each ClusterIP under one lock (its ServiceCIDR allocator), held while it creates \

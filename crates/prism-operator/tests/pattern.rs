@@ -122,8 +122,9 @@ async fn readme_hpa_example_builds_deployment_and_hpa() {
     );
     assert_eq!(spec["behavior"]["scaleDown"]["stabilizationWindowSeconds"], 300);
     assert_eq!(spec["behavior"]["scaleUp"]["stabilizationWindowSeconds"], 0);
-    let svc = Api::<Service>::namespaced(client.clone(), &ns).get_opt(name).await.expect("get service");
-    assert!(svc.is_none(), "no spec.service, no Service");
+    // The sample adds a Service (the load generator's target) to the README's example.
+    let svc = get(&Api::<Service>::namespaced(client.clone(), &ns), name).await;
+    assert_eq!(svc.spec.expect("spec").ports.expect("ports")[0].port, 8080);
 
     // The HPA raises the Deployment to minReplicas; kwok makes the pods Running.
     let api: Api<PrismPattern> = Api::namespaced(client.clone(), &ns);
@@ -264,7 +265,7 @@ async fn drift_is_healed_and_replicas_are_not_fought_over() {
     let hpas = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), &ns);
     support::create(&client, &ns, &json!({
         "apiVersion": "prism.io/v1alpha1", "kind": "PrismPattern", "metadata": {"name": "auto"},
-        "spec": {"pattern": "keyvalue", "backend": "redis",
+        "spec": {"pattern": "keyvalue", "backend": "redis", "resources": {"requests": {"cpu": "100m"}},
             "autoscaling": {"enabled": true, "minReplicas": 1, "maxReplicas": 8, "targetCPUUtilizationPercentage": 70}}
     }))
     .await;
@@ -341,6 +342,7 @@ async fn deleting_a_pattern_garbage_collects_its_children() {
         &json!({
             "apiVersion": "prism.io/v1alpha1", "kind": "PrismPattern", "metadata": {"name": "doomed"},
             "spec": {"pattern": "pubsub", "backend": "nats", "service": {"type": "ClusterIP", "port": 8080},
+                "resources": {"requests": {"memory": "128Mi"}},
                 "autoscaling": {"enabled": true, "maxReplicas": 3, "targetMemoryUtilizationPercentage": 80}}
         }),
     )
@@ -439,7 +441,6 @@ async fn converged_patterns_cause_zero_writes() {
         let autoscaling = match i % 3 {
             0 => {
                 json!({"enabled": true, "scaler": "hpa", "minReplicas": 1, "maxReplicas": 4, "targetCPUUtilizationPercentage": 70,
-                "metrics": [{"type": "Pods", "pods": {"metric": {"name": "rps"}, "target": {"type": "AverageValue", "averageValue": "1000"}}}],
                 "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}}})
             }
             // A trigger KEDA can evaluate without a broker: a cron window that is never open.
@@ -456,8 +457,18 @@ async fn converged_patterns_cause_zero_writes() {
         }))
         .await;
     }
+    let patterns: Api<PrismPattern> = Api::namespaced(client.clone(), &ns);
     for i in 0..20 {
-        running(&client, &ns, &format!("quiet-{i}")).await;
+        let name = format!("quiet-{i}");
+        running(&client, &ns, &name).await;
+        // Converged includes the autoscalers' first evaluation (HPA metrics, KEDA's check).
+        eventually(&format!("{name}'s autoscaler evaluated"), async || {
+            let p = patterns.get(&name).await.map_err(|e| e.to_string())?;
+            let s = p.status.unwrap_or_default();
+            let auto = s.conditions.iter().find(|c| c.type_ == "AutoscalingReady").ok_or("no condition")?;
+            (auto.status == "True").then_some(()).ok_or(format!("{auto:?}"))
+        })
+        .await;
     }
     // Converged: from here on, any write is a bug. Watch the audit log for a quiet period long
     // enough for the HPA controller's and kwok's status updates to trigger reconciles.

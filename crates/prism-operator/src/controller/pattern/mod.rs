@@ -112,16 +112,24 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
     let owner = pattern.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
     let resolved = resolve(&ctx, &pattern, &ns);
     let mut changes = Changes::default();
+    let mut autoscaler_failed = None;
     let observed = match validate::validate(&pattern, &ns, owner.clone(), &resolved, &ctx.base.defaults) {
         Ok(valid) => {
             let children = build::build(&valid);
-            let deployment = apply_children(&ctx, &ns, &owner.uid, children, &mut changes).await?;
+            let (deployment, autoscaler) = apply_children(&ctx, &ns, &owner.uid, children, &mut changes).await?;
             debug!(elapsed = ?started.elapsed(), "children applied");
             let name = pattern.name_any();
             let hpa = ctx.hpas.get(&ObjectRef::new(&name).within(&ns));
             let scaled_object =
                 ctx.scaled_objects.get(&ObjectRef::new_with(&name, keda::scaled_object_resource()).within(&ns));
-            status::observe(&valid, deployment.as_ref(), hpa.as_deref(), scaled_object.as_deref())
+            let mut observed = status::observe(&valid, Some(&deployment), hpa.as_deref(), scaled_object.as_deref());
+            if let Err(e) = autoscaler {
+                // The API server (e.g. KEDA's admission webhook) refused the autoscaler: say so in
+                // the status too, then fail the reconcile for its Event and backoff.
+                status::autoscaler_refused(&mut observed, &e);
+                autoscaler_failed = Some(e);
+            }
+            observed
         }
         Err(invalid) => {
             // Leave running children alone: a bad edit must not take the runners down.
@@ -133,6 +141,9 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
     let ((), written) =
         tokio::join!(changes.publish(&ctx.base, &*pattern), write_status(&ctx, &pattern, &ns, observed));
     written?;
+    if let Some(e) = autoscaler_failed {
+        return Err(e);
+    }
     debug!(elapsed = ?started.elapsed(), "reconciled");
     ctx.base.reset_backoff(&Context::key(&*pattern));
     Ok(Action::await_change())
@@ -161,14 +172,15 @@ fn resolve(ctx: &Ctx, pattern: &PrismPattern, ns: &str) -> Resolved {
 }
 
 /// Applies every child that differs from its desired form and deletes the children no longer
-/// wanted. Returns the live Deployment.
+/// wanted. Returns the live Deployment, and apart from it how applying the autoscaler went (a
+/// refused autoscaler must not hide the status of a Deployment that runs).
 async fn apply_children(
     ctx: &Ctx,
     ns: &str,
     uid: &str,
     children: build::Children,
     changes: &mut Changes,
-) -> Result<Option<Deployment>, Error> {
+) -> Result<(Deployment, Result<(), Error>), Error> {
     let client = &ctx.base.client;
     let name = children.deployment.name_any();
     // The Deployment and the Service do not depend on each other: apply them at once (a
@@ -211,14 +223,18 @@ async fn apply_children(
         let desired = children.scaled_object.clone();
         children::ensure(&api, "ScaledObject", &ctx.scaled_objects, desired, ns, uid, changes).await
     };
-    if children.scaled_object.is_some() {
-        hpa(changes).await?;
-        scaled_object(changes).await?;
+    let autoscaler = if children.scaled_object.is_some() {
+        match hpa(changes).await {
+            Ok(()) => scaled_object(changes).await,
+            e => e,
+        }
     } else {
-        scaled_object(changes).await?;
-        hpa(changes).await?;
-    }
-    Ok(Some(live))
+        match scaled_object(changes).await {
+            Ok(()) => hpa(changes).await,
+            e => e,
+        }
+    };
+    Ok((live, autoscaler))
 }
 
 async fn write_status(ctx: &Ctx, pattern: &PrismPattern, ns: &str, observed: status::Observed) -> Result<(), Error> {

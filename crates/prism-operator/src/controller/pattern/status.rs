@@ -76,6 +76,26 @@ pub fn observe(
     }
 }
 
+/// The API server refused the autoscaler (e.g. KEDA's admission webhook): `AutoscalingReady`
+/// says so with the API server's message, and a running pattern is Degraded.
+pub fn autoscaler_refused(observed: &mut Observed, error: &crate::error::Error) {
+    let message = match error {
+        crate::error::Error::ApplyChild { kind, name, source: kube::Error::Api(status) } => {
+            format!("the API server refused {kind} {name}: {}", status.message)
+        }
+        other => other.chain(MESSAGE_MAX),
+    };
+    for c in observed.conditions.iter_mut().filter(|c| c.type_ == autoscaling::AUTOSCALING_READY) {
+        *c = Desired::new(autoscaling::AUTOSCALING_READY, false, "AutoscalerRefused", message.clone());
+    }
+    if observed.phase == PatternPhase::Running {
+        observed.phase = PatternPhase::Degraded;
+    }
+}
+
+/// Longest message taken from an error chain.
+const MESSAGE_MAX: usize = 1024;
+
 /// The Deployment's `spec.replicas`: what the autoscaler (or the operator) last asked for.
 fn desired(deployment: Option<&Deployment>) -> Option<i32> {
     deployment.map(|d| d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1))
@@ -105,8 +125,12 @@ fn rollout(d: &Deployment) -> (PatternPhase, Desired) {
     if observed_current && updated >= desired && available >= desired && total == desired {
         return (PatternPhase::Running, Desired::new(READY, true, "DeploymentReady", "Pattern runner is healthy"));
     }
+    // Fewer available than desired after the rollout finished: Degraded only when the
+    // Deployment itself says it lacks its minimum (pods failing), not while an autoscaler's new
+    // replicas start.
     let rolled_out = progressing.is_some_and(|c| c.reason.as_deref() == Some("NewReplicaSetAvailable"));
-    if observed_current && rolled_out && available < desired {
+    let unavailable = status.conditions.iter().flatten().any(|c| c.type_ == "Available" && c.status == "False");
+    if observed_current && rolled_out && available < desired && unavailable {
         return (
             PatternPhase::Degraded,
             Desired::new(READY, false, "ReplicasUnavailable", format!("{available}/{desired} replicas available")),
@@ -148,11 +172,50 @@ mod tests {
     fn phases_follow_the_rollout() {
         assert_eq!(rollout(&deployment(3, 3, 3, "NewReplicaSetAvailable")).0, PatternPhase::Running);
         assert_eq!(rollout(&deployment(3, 3, 1, "ReplicaSetUpdated")).0, PatternPhase::Progressing);
-        assert_eq!(rollout(&deployment(3, 3, 1, "NewReplicaSetAvailable")).0, PatternPhase::Degraded);
+        let mut failing = deployment(3, 3, 1, "NewReplicaSetAvailable");
+        failing.status.as_mut().and_then(|s| s.conditions.as_mut()).expect("conditions").push(DeploymentCondition {
+            type_: "Available".into(),
+            status: "False".into(),
+            reason: Some("MinimumReplicasUnavailable".into()),
+            ..Default::default()
+        });
+        assert_eq!(rollout(&failing).0, PatternPhase::Degraded);
+        // An autoscaler's new replicas starting: still Progressing, not Degraded.
+        assert_eq!(rollout(&deployment(4, 4, 2, "NewReplicaSetAvailable")).0, PatternPhase::Progressing);
         assert_eq!(rollout(&deployment(3, 3, 1, "ProgressDeadlineExceeded")).0, PatternPhase::Degraded);
         let (_, ready) = rollout(&deployment(2, 2, 2, "NewReplicaSetAvailable"));
         assert!(ready.status);
         assert_eq!(ready.message, "Pattern runner is healthy");
+    }
+
+    #[test]
+    fn a_refused_autoscaler_is_a_condition_with_the_api_servers_message() {
+        let mut o = Observed {
+            phase: PatternPhase::Running,
+            replicas: Some(1),
+            desired_replicas: Some(1),
+            available_replicas: Some(1),
+            conditions: vec![
+                Desired::new(READY, true, "DeploymentReady", "ok"),
+                Desired::new(autoscaling::AUTOSCALING_READY, false, "ScaledObjectPending", "waiting"),
+            ],
+        };
+        let status = kube::core::Status::failure(
+            "admission webhook \"vscaledobject.kb.io\" denied the request: the scaledobject has a cpu trigger but the container runner doesn't have the cpu request defined",
+            "Forbidden",
+        )
+        .with_code(403);
+        let e = crate::error::Error::ApplyChild {
+            kind: "ScaledObject",
+            name: "p".into(),
+            source: kube::Error::Api(Box::new(status)),
+        };
+        autoscaler_refused(&mut o, &e);
+        assert_eq!(o.phase, PatternPhase::Degraded);
+        let c = &o.conditions[1];
+        assert_eq!((c.status, c.reason.as_str()), (false, "AutoscalerRefused"));
+        assert!(c.message.starts_with("the API server refused ScaledObject p: admission webhook"), "{}", c.message);
+        assert!(o.conditions[0].status, "the Deployment's readiness is untouched");
     }
 
     #[test]
