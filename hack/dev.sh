@@ -145,6 +145,10 @@ kubectl wait --for=condition=AutoscalingReady prismpattern/producer-kafka-events
 
 step "running"
 kubectl get prism
+echo
+# What each autoscaler reports (the KEDA Kafka example's broker, kafka:9092, does not exist here).
+kubectl get prismpattern -o custom-columns='PATTERN:.metadata.name,AUTOSCALING:.status.conditions[?(@.type=="AutoscalingReady")].reason,MESSAGE:.status.conditions[?(@.type=="AutoscalingReady")].message'
+
 cat <<INFO
 
 Everything is Ready. Point kubectl at this cluster with:
