@@ -104,3 +104,20 @@ fn kubectl(cp: &ControlPlane, args: &[&str]) -> Result<(), Error> {
         Err(Error::Keda(format!("kubectl {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr))))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_keda_is_the_version_whose_crds_are_installed() {
+        let go_mod = std::fs::read_to_string(crate::repo_root().join("tools/keda/go.mod")).expect("tools/keda/go.mod");
+        let pinned = go_mod
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("require {KEDA_MODULE} ")))
+            .expect("tools/keda/go.mod requires KEDA");
+        assert_eq!(pinned.trim(), KEDA_VERSION);
+        let makefile = std::fs::read_to_string(crate::repo_root().join("Makefile")).expect("Makefile");
+        assert!(makefile.contains(&format!("KEDA_VERSION ?= {KEDA_VERSION}")), "the Makefile's KEDA_VERSION differs");
+    }
+}
