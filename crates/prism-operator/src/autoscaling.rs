@@ -141,6 +141,22 @@ fn has_request(container: &Container, resource: &str) -> bool {
         .any(|m| m.contains_key(resource))
 }
 
+/// What the caches show of a component's autoscaler objects: its HPA (ours) and its ScaledObject.
+#[derive(Clone, Debug, Default)]
+pub struct Live {
+    /// The HorizontalPodAutoscaler named after the component.
+    pub hpa: Option<std::sync::Arc<HorizontalPodAutoscaler>>,
+    /// The ScaledObject named after the component.
+    pub scaled_object: Option<std::sync::Arc<DynamicObject>>,
+}
+
+impl Live {
+    /// The `AutoscalingReady` condition of `s` given these objects ([`readiness`]).
+    pub fn readiness(&self, s: &Scaling) -> Desired {
+        readiness(s, self.hpa.as_deref(), self.scaled_object.as_deref())
+    }
+}
+
 /// The `AutoscalingReady` condition from what the cluster shows: the live HPA (ours, for scaler
 /// hpa) or ScaledObject (for scaler keda), with their own reasons and messages.
 pub fn readiness(s: &Scaling, hpa: Option<&HorizontalPodAutoscaler>, scaled_object: Option<&DynamicObject>) -> Desired {

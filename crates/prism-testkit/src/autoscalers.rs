@@ -133,7 +133,7 @@ impl Autoscalers {
         let ms_dir = dir.join("metrics-server");
         let (ms_crt, ms_key) = write_pair(&ms_dir, &ms_cert)?;
         let ms_kubeconfig = cp.write_kubeconfig("autoscalers/metrics-server.kubeconfig", "metrics-server", MASTERS)?;
-        let ca_file = cp.data_dir().join("pki/ca.crt");
+        let ca_file = cp.ca_cert_path().to_path_buf();
 
         // KEDA: one certificate directory (ca.crt, tls.crt, tls.key) for the operator's gRPC
         // server, the adapter's client of it, the adapter's API server and the webhooks.

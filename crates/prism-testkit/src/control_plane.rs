@@ -232,9 +232,14 @@ impl ControlPlane {
         kubeconfig::to_kube_config(&self.admin_kubeconfig).await
     }
 
-    /// The cluster CA (its certificate is `pki/ca.crt`).
+    /// The cluster CA.
     pub(crate) fn ca(&self) -> &Ca {
         &self.ca
+    }
+
+    /// The cluster CA's certificate file.
+    pub(crate) fn ca_cert_path(&self) -> &Path {
+        &self.layout.ca_cert
     }
 
     /// Writes `<data dir>/<file>`: a kubeconfig for `user` in `groups`, with a client certificate

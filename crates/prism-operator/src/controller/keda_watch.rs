@@ -90,3 +90,18 @@ pub fn changes(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send {
         Some(((), rx))
     })
 }
+
+/// What the caches show of the autoscaler of the component `name` in `ns`: its HPA and its
+/// ScaledObject (both named after the component).
+pub fn live_autoscaler(
+    hpas: &kube::runtime::reflector::Store<k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler>,
+    scaled_objects: &kube::runtime::reflector::Store<kube::api::DynamicObject>,
+    ns: &str,
+    name: &str,
+) -> crate::autoscaling::Live {
+    use kube::runtime::reflector::ObjectRef;
+    crate::autoscaling::Live {
+        hpa: hpas.get(&ObjectRef::new(name).within(ns)),
+        scaled_object: scaled_objects.get(&ObjectRef::new_with(name, crate::keda::scaled_object_resource()).within(ns)),
+    }
+}

@@ -116,14 +116,11 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
     let observed = match validate::validate(&pattern, &ns, owner.clone(), &resolved, &ctx.base.defaults) {
         Ok(valid) => {
             let children = build::build(&valid);
-            let (deployment, autoscaler) = apply_children(&ctx, &ns, &owner.uid, children, &mut changes).await?;
+            let (deployment, applied) = apply_children(&ctx, &ns, &owner.uid, children, &mut changes).await?;
             debug!(elapsed = ?started.elapsed(), "children applied");
-            let name = pattern.name_any();
-            let hpa = ctx.hpas.get(&ObjectRef::new(&name).within(&ns));
-            let scaled_object =
-                ctx.scaled_objects.get(&ObjectRef::new_with(&name, keda::scaled_object_resource()).within(&ns));
-            let mut observed = status::observe(&valid, Some(&deployment), hpa.as_deref(), scaled_object.as_deref());
-            if let Err(e) = autoscaler {
+            let autoscaler = keda_watch::live_autoscaler(&ctx.hpas, &ctx.scaled_objects, &ns, &pattern.name_any());
+            let mut observed = status::observe(&valid, Some(&deployment), &autoscaler);
+            if let Err(e) = applied {
                 // The API server (e.g. KEDA's admission webhook) refused the autoscaler: say so in
                 // the status too, then fail the reconcile for its Event and backoff.
                 status::autoscaler_refused(&mut observed, &e);

@@ -2,8 +2,7 @@
 //! PrismPattern's status (phase, current/desired/available replicas and the `Ready` and
 //! `AutoscalingReady` conditions).
 
-use k8s_openapi::api::{apps::v1::Deployment, autoscaling::v2::HorizontalPodAutoscaler};
-use kube::api::DynamicObject;
+use k8s_openapi::api::apps::v1::Deployment;
 use prism_api::v1alpha1::PatternPhase;
 
 use super::validate::{Invalid, ValidatedPattern};
@@ -49,14 +48,9 @@ pub fn invalid(invalid: &Invalid, deployment: Option<&Deployment>) -> Observed {
 }
 
 /// Status of a validated pattern whose children were applied: `deployment` is the live one,
-/// `hpa` and `scaled_object` the live autoscaler (from the caches).
-pub fn observe(
-    v: &ValidatedPattern,
-    deployment: Option<&Deployment>,
-    hpa: Option<&HorizontalPodAutoscaler>,
-    scaled_object: Option<&DynamicObject>,
-) -> Observed {
-    let autoscaling = autoscaling::readiness(&v.scaling, hpa, scaled_object);
+/// `autoscaler` what the caches show of its autoscaler.
+pub fn observe(v: &ValidatedPattern, deployment: Option<&Deployment>, autoscaler: &autoscaling::Live) -> Observed {
+    let autoscaling = autoscaler.readiness(&v.scaling);
     let (replicas, available) = counts(deployment);
     let (phase, ready) = match deployment {
         None => (

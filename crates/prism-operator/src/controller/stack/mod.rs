@@ -26,13 +26,7 @@ use k8s_openapi::{
 use kube::{
     Api, Resource, ResourceExt,
     api::DynamicObject,
-    runtime::{
-        Controller,
-        controller::Action,
-        events::EventType,
-        reflector::{ObjectRef, Store},
-        watcher,
-    },
+    runtime::{Controller, controller::Action, events::EventType, reflector::Store, watcher},
 };
 use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismStack, PrismStackStatus};
 use tracing::{info, instrument};
@@ -142,17 +136,14 @@ async fn reconcile(stack: Arc<PrismStack>, ctx: Arc<Ctx>) -> Result<Action, Erro
     let mut changes = Changes::default();
     let live = apply_children(&ctx, &ns, &owner.uid, desired, &mut changes).await?;
     let proxy_name = naming::proxy_name(&stack.name_any());
-    let hpa = ctx.hpas.get(&ObjectRef::new(&proxy_name).within(&ns));
-    let scaled_object =
-        ctx.scaled_objects.get(&ObjectRef::new_with(&proxy_name, keda::scaled_object_resource()).within(&ns));
-    let proxy_autoscaler = status::ProxyAutoscaler { hpa: hpa.as_deref(), scaled_object: scaled_object.as_deref() };
+    let proxy_autoscaler = keda_watch::live_autoscaler(&ctx.hpas, &ctx.scaled_objects, &ns, &proxy_name);
     let observed = status::observe(
         &valid,
         live.proxy.as_ref(),
         live.admin.as_ref(),
         &live.patterns,
         &live.backends,
-        proxy_autoscaler,
+        &proxy_autoscaler,
     );
     changes.publish(&ctx.base, &*stack).await;
     write_status(&ctx, &stack, &ns, observed).await?;

@@ -2,8 +2,8 @@
 //! PrismStack's status: per-component readiness, phase, and the `Ready` condition that is True
 //! only when everything is ready (what `kubectl wait --for=condition=Ready` waits for).
 
-use k8s_openapi::api::{apps::v1::Deployment, autoscaling::v2::HorizontalPodAutoscaler};
-use kube::{ResourceExt, api::DynamicObject};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::ResourceExt;
 use prism_api::v1alpha1::{
     BackendPhase, ChildrenStatus, ComponentStatus, PatternPhase, PrismBackend, PrismPattern, StackPhase,
 };
@@ -41,15 +41,6 @@ pub struct Observed {
     pub conditions: Vec<Desired>,
 }
 
-/// The live autoscaler of the proxy (from the caches), whichever kind it has.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct ProxyAutoscaler<'a> {
-    /// The proxy's HorizontalPodAutoscaler.
-    pub hpa: Option<&'a HorizontalPodAutoscaler>,
-    /// The proxy's ScaledObject.
-    pub scaled_object: Option<&'a DynamicObject>,
-}
-
 /// Observes the stack's children.
 pub fn observe(
     v: &ValidatedStack,
@@ -57,7 +48,7 @@ pub fn observe(
     admin: Option<&Deployment>,
     patterns: &[PrismPattern],
     backends: &[PrismBackend],
-    proxy_autoscaler: ProxyAutoscaler<'_>,
+    proxy_autoscaler: &autoscaling::Live,
 ) -> Observed {
     let proxy_status = component(proxy);
     let admin_status = v.admin.as_ref().map(|_| component(admin));
@@ -137,10 +128,10 @@ pub fn observe(
 
 /// `AutoscalingReady` of the whole stack: the proxy's autoscaler and every pattern's
 /// `AutoscalingReady`, naming each one that is not scaling.
-fn autoscaling(v: &ValidatedStack, patterns: &[PrismPattern], proxy: ProxyAutoscaler<'_>) -> Desired {
+fn autoscaling(v: &ValidatedStack, patterns: &[PrismPattern], proxy: &autoscaling::Live) -> Desired {
     let mut parts: Vec<(String, Desired)> = Vec::new();
     if let Ok(c) = &v.proxy {
-        parts.push(("proxy".to_owned(), autoscaling::readiness(&c.scaling, proxy.hpa, proxy.scaled_object)));
+        parts.push(("proxy".to_owned(), proxy.readiness(&c.scaling)));
     }
     for p in patterns {
         let condition = p.status.iter().flat_map(|s| &s.conditions).find(|c| c.type_ == AUTOSCALING_READY);
