@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests and `make dev` run for real (started on loopback by the
-# tests): redis-server (with redis-cli), nats-server, postgresql, and setpriv (util-linux), which
-# the testkit starts every process through. As root it installs what is missing with apt-get;
+# tests): redis-server (with redis-cli), nats-server, postgresql, rabbitmq-server (the KEDA
+# rabbitmq trigger's broker; Erlang comes with it), a JDK's java (Kafka's broker, fetched from
+# Maven by tools/kafka/fetch.sh) and python3-venv (moto, tools/moto/install.sh), and setpriv
+# (util-linux), which the testkit starts every process through. As root it installs what is missing with apt-get;
 # otherwise it stops at once with the one command to run. Quiet when everything is there.
 set -euo pipefail
 missing=()
@@ -9,6 +11,10 @@ command -v setpriv >/dev/null || missing+=(util-linux)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v nats-server >/dev/null || [[ -x /usr/sbin/nats-server ]] || missing+=(nats-server)
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+[[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] || command -v rabbitmq-server >/dev/null || missing+=(rabbitmq-server)
+command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || missing+=(maven)
+python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 ((${#missing[@]})) || exit 0
 if [[ $(id -u) != 0 ]]; then
   echo "missing packages for the tests: run  sudo apt-get install -y ${missing[*]}" >&2
@@ -22,7 +28,7 @@ if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -
   exit 1
 fi
 # The Debian packages start their services; the tests run their own servers on free ports.
-for service in redis-server nats-server postgresql; do
+for service in redis-server nats-server postgresql rabbitmq-server epmd; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl stop "$service" >/dev/null 2>&1 || true
   fi

@@ -95,6 +95,11 @@ pub fn backend_secret(backend: &str) -> String {
     format!("{backend}-prism-credentials")
 }
 
+/// KEDA TriggerAuthentication a PrismBackend renders for triggers with `backendRef`.
+pub fn backend_trigger_authentication(backend: &str) -> String {
+    format!("{backend}-prism-keda")
+}
+
 /// The labels every pattern-runner object carries (Deployment, pods, Service, autoscaler).
 pub fn pattern_labels(instance: &str, pattern: &str, backend: &str) -> BTreeMap<String, String> {
     let mut l = common_labels(instance, "prism-pattern-runner", COMPONENT_RUNNER);

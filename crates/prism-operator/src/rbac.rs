@@ -49,7 +49,10 @@ pub const RULES: &[Rule] = &[
     Rule { group: "apps", resources: &["deployments"], verbs: CHILD },
     Rule { group: "", resources: &["services", "serviceaccounts"], verbs: CHILD },
     Rule { group: "autoscaling", resources: &["horizontalpodautoscalers"], verbs: CHILD },
-    Rule { group: "keda.sh", resources: &["scaledobjects"], verbs: CHILD },
+    // KEDA: ScaledObjects of patterns and proxies; the TriggerAuthentications PrismBackends render
+    // (and every one in scope is watched, with the cluster-wide kind, to check triggers' references).
+    Rule { group: "keda.sh", resources: &["scaledobjects", "triggerauthentications"], verbs: CHILD },
+    Rule { group: "keda.sh", resources: &["clustertriggerauthentications"], verbs: &["list", "watch"] },
     Rule { group: "policy", resources: &["poddisruptionbudgets"], verbs: CHILD },
     Rule { group: "rbac.authorization.k8s.io", resources: &["roles", "rolebindings"], verbs: CHILD },
     // Rendered backend connections (ConfigMaps and Secrets) are only ever applied (garbage

@@ -6,9 +6,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
-
-use k8s_openapi::api::{apps::v1::Deployment, autoscaling::v2::HorizontalPodAutoscaler};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use kube::{
     Api, Client,
     api::{Patch, PatchParams},
@@ -16,61 +14,11 @@ use kube::{
 use prism_api::v1alpha1::{PatternPhase, PrismPattern, PrismStack};
 use prism_testkit::{Load, TestServer, Usage};
 use serde_json::{Value, json};
-use support::Operator;
+use support::{
+    Operator,
+    scaling::{condition, pattern_reports, replicas_become, setup},
+};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-
-/// Scaling takes several autoscaler periods (HPA sync 15 s, metrics-server 10 s, KEDA polling).
-const SCALE_WAIT: Duration = Duration::from_secs(240);
-
-async fn setup() -> (&'static prism_testkit::ControlPlane, Client, String, prism_testkit::NamespaceGuard, Operator) {
-    prism_testkit::init_test_tracing();
-    let cp = prism_testkit::shared_autoscaled().await;
-    let client = cp.client().await.expect("client");
-    support::install_crds(&client).await;
-    let (ns, guard) = prism_testkit::temp_namespace(cp).await.expect("namespace");
-    let operator = Operator::start(cp, &ns).await;
-    (cp, client, ns, guard, operator)
-}
-
-/// Waits until the Deployment asks for and runs `want` replicas; returns how long it took.
-async fn replicas_become(client: &Client, ns: &str, name: &str, want: i32) -> Duration {
-    let started = Instant::now();
-    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    prism_testkit::wait_until(&format!("{name} at {want} replicas"), SCALE_WAIT, async || {
-        let d = api.get(name).await.map_err(|e| e.to_string())?;
-        let spec = d.spec.as_ref().and_then(|s| s.replicas);
-        let ready = d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
-        if spec == Some(want) && ready == want { Ok(()) } else { Err(format!("spec {spec:?}, ready {ready}")) }
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    let took = started.elapsed();
-    eprintln!("{name}: {want} replicas after {took:?}");
-    took
-}
-
-/// The pattern's status once it reports `desired` and `current` replicas and its
-/// `AutoscalingReady` condition is `status`.
-async fn pattern_reports(client: &Client, ns: &str, name: &str, replicas: i32, auto: &str) -> PrismPattern {
-    let api: Api<PrismPattern> = Api::namespaced(client.clone(), ns);
-    prism_testkit::wait_until(&format!("{name} status at {replicas} replicas"), support::WAIT, async || {
-        let p = api.get(name).await.map_err(|e| e.to_string())?;
-        let s = p.status.clone().unwrap_or_default();
-        let c = s.conditions.iter().find(|c| c.type_ == "AutoscalingReady");
-        let ok = s.desired_replicas == Some(replicas)
-            && s.replicas == Some(replicas)
-            && s.available_replicas == Some(replicas)
-            && c.is_some_and(|c| c.status == auto);
-        if ok { Ok(p) } else { Err(format!("{s:?}")) }
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn condition(p: &PrismPattern, type_: &str) -> (String, String, String) {
-    let c = p.status.as_ref().and_then(|s| s.conditions.iter().find(|c| c.type_ == type_)).expect("condition");
-    (c.status.clone(), c.reason.clone(), c.message.clone())
-}
 
 /// The operator's writes, by resource, since `from` (an index into its audit entries).
 fn writes_since(cp: &prism_testkit::ControlPlane, op: &Operator, from: usize) -> Vec<support::Write> {
@@ -145,7 +93,7 @@ async fn hpa_on_cpu_scales_up_with_load_and_back_down_after_the_window() {
     load.set(Usage::total(Some(100), None));
     let down = replicas_become(&client, &ns, name, 2).await;
     pattern_reports(&client, &ns, name, 2, "True").await;
-    eprintln!("hpa cpu: load up -> 4 replicas in {up:?}; load down -> 2 replicas in {down:?}");
+    eprintln!("hpa cpu: load up -> 4 replicas ({up}); load down -> 2 replicas ({down})");
 
     let writes = writes_since(cp, &op, from);
     drop(load);
@@ -286,7 +234,7 @@ async fn keda_on_redis_follows_the_list_and_scales_to_zero() {
     replicas_become(&client, &ns, name, 4).await;
     redis(server.port(), "DEL jobs").await;
     let down = replicas_become(&client, &ns, name, 1).await;
-    eprintln!("keda redis: 12 items -> 3 replicas in {up:?}; drained -> 1 replica in {down:?}");
+    eprintln!("keda redis: 12 items -> 3 replicas ({up}); drained -> 1 replica ({down})");
 
     // KEDA's own HPA is KEDA's: the operator never touched or swept it.
     let keda_hpa = Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), &ns)
@@ -306,7 +254,7 @@ async fn keda_on_redis_follows_the_list_and_scales_to_zero() {
     assert_eq!(p.status.as_ref().and_then(|s| s.available_replicas), Some(0));
     push(server.port(), "jobs", 1).await;
     let from_zero = replicas_become(&client, &ns, name, 1).await;
-    eprintln!("keda redis: idle -> 0 replicas in {to_zero:?}; 1 item -> 1 replica in {from_zero:?}");
+    eprintln!("keda redis: idle -> 0 replicas ({to_zero}); 1 item -> 1 replica ({from_zero})");
 
     let all = writes_since(cp, &op, from);
     patterns.delete(name, &Default::default()).await.expect("delete pattern");

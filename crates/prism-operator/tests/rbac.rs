@@ -170,6 +170,39 @@ async fn cluster_role_is_exactly_what_the_code_uses() {
             .ok_or_else(|| "no series yet".to_owned())
     })
     .await;
+    // A backend KEDA has a scaler for renders a TriggerAuthentication; one it has none for
+    // (after a provider change) has it swept.
+    support::create(
+        &client,
+        &ns,
+        &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismBackend", "metadata": {"name": "cache"},
+            "spec": {"type": "cache", "provider": "redis", "connection": {"url": "redis://127.0.0.1:1"}}}),
+    )
+    .await;
+    let tas = Api::<kube::api::DynamicObject>::namespaced_with(
+        client.clone(),
+        &ns,
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("keda.sh", "v1alpha1", "TriggerAuthentication"),
+            "triggerauthentications",
+        ),
+    );
+    eventually("the backend's TriggerAuthentication", async || {
+        tas.get_opt("cache-prism-keda").await.map_err(|e| e.to_string())?.map(drop).ok_or("not yet".to_owned())
+    })
+    .await;
+    let to_nats = json!({"spec": {"provider": "nats", "connection": {"url": "nats://127.0.0.1:1"}}});
+    Api::<prism_api::v1alpha1::PrismBackend>::namespaced(client.clone(), &ns)
+        .patch("cache", &PatchParams::default(), &Patch::Merge(&to_nats))
+        .await
+        .expect("change the provider");
+    eventually("the TriggerAuthentication swept", async || {
+        match tas.get_opt("cache-prism-keda").await.map_err(|e| e.to_string())? {
+            None => Ok(()),
+            Some(_) => Err("still there".to_owned()),
+        }
+    })
+    .await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
     eventually("stack children", async || {
         let names: Vec<String> = deployments

@@ -1,5 +1,6 @@
-//! Finding the Go programs the testkit runs. Each set is pinned in a `tools/<name>` Go module and
-//! built once by its `build.sh` into a cache outside the repository (the script answers at once
+//! Finding the programs the testkit runs that no Debian package provides. Each set is pinned in a
+//! `tools/<name>` directory (a Go module, a Maven pom, a pip requirements file) and built or
+//! fetched once by its script into a cache outside the repository (the script answers at once
 //! afterwards), or taken from a directory named by an environment variable. The answer is cached
 //! for the life of the process.
 
@@ -40,6 +41,12 @@ pub static METRICS_SERVER: Toolset =
 /// KEDA's operator, metrics API server and admission webhooks (`tools/keda`).
 pub static KEDA: Toolset =
     Toolset::new("KEDA", "tools/keda/build.sh", "PRISM_KEDA_BIN", &["keda", "keda-adapter", "keda-admission-webhooks"]);
+
+/// Apache Kafka's broker and tools, from Maven artifacts (`tools/kafka`); a directory with `lib/`.
+pub static KAFKA: Toolset =
+    Toolset::new("Kafka", "tools/kafka/fetch.sh", "PRISM_KAFKA_HOME", &["config/log4j2.properties", ".build-seconds"]);
+/// moto's server mode, an AWS API endpoint, from PyPI (`tools/moto`); a virtualenv's bin directory.
+pub static MOTO: Toolset = Toolset::new("moto", "tools/moto/install.sh", "PRISM_MOTO_BIN", &["moto_server"]);
 
 /// The repository root, from this crate's manifest directory (`crates/prism-testkit`).
 pub fn repo_root() -> PathBuf {

@@ -39,7 +39,8 @@ pub use autoscalers::{
     KEDA_METRICS_SERVICE, KEDA_NAMESPACE, METRIC_RESOLUTION, METRICS_SERVER_NAMESPACE, METRICS_SERVER_SERVICE,
 };
 pub use binaries::{
-    BIN_DIR_ENV, BINARIES, CONTROL_PLANE, KEDA, METRICS_SERVER, Toolset, locate as locate_binaries, repo_root,
+    BIN_DIR_ENV, BINARIES, CONTROL_PLANE, KAFKA, KEDA, METRICS_SERVER, MOTO, Toolset, locate as locate_binaries,
+    repo_root,
 };
 pub use components::{
     KWOK_NODE_ANNOTATION, KWOK_NODE_ANNOTATION_VALUE, RESOURCE_METRICS_PATH_ANNOTATION, SERVICE_CLUSTER_IP_RANGE,
@@ -60,7 +61,9 @@ pub use nodes::{
 pub use options::{ControlPlaneOptions, DATA_ROOT_ENV, DEFAULT_START_TIMEOUT, KEEP_ENV};
 pub use pidfile::PidFile;
 pub use ready::wait_until;
-pub use servers::{ServerError, TestServer};
+pub use servers::{
+    JetStream, Kafka, Offsets, RABBITMQ_PASSWORD, RABBITMQ_USER, RabbitMq, SQS_REGION, ServerError, Sqs, TestServer,
+};
 pub use shared::{error_chain, shared, shared_autoscaled, try_shared};
 
 /// Default log filter of [`init_test_tracing`] and `prism-cluster`: kube's request builder logs

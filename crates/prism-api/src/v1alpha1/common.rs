@@ -271,9 +271,29 @@ pub struct TriggerAuthenticationRef {
     pub kind: Option<TriggerAuthenticationKind>,
 }
 
-/// One KEDA trigger (event source), passed to the ScaledObject as given.
+/// The PrismBackend a KEDA trigger takes its connection and credentials from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+pub struct TriggerBackendRef {
+    /// Name of a PrismBackend in the pattern's namespace. Its provider must match the trigger:
+    /// `redis` for a redis trigger, `postgres` for postgresql, `rabbitmq` for rabbitmq.
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+/// Trigger types that can take their connection from a PrismBackend (`backendRef`).
+pub const BACKEND_REF_TRIGGER_TYPES: [&str; 3] = ["redis", "postgresql", "rabbitmq"];
+
+/// One KEDA trigger (event source), passed to the ScaledObject as given (apart from `backendRef`,
+/// which the operator turns into an `authenticationRef`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("!has(self.backendRef) || !has(self.authenticationRef)")
+        .message("a trigger takes its credentials from authenticationRef or from backendRef, not both"),
+    validation = Rule::new("!has(self.backendRef) || self.type in ['redis', 'postgresql', 'rabbitmq']")
+        .message("backendRef works with trigger types redis, postgresql and rabbitmq; use authenticationRef for other types"),
+)]
 pub struct KedaTrigger {
     /// KEDA scaler type, e.g. `kafka`, `nats-jetstream`, `aws-sqs-queue`, `rabbitmq`, `redis`,
     /// `postgresql`, `prometheus`, `cpu`, `memory`.
@@ -287,9 +307,23 @@ pub struct KedaTrigger {
     /// Scaler-specific settings, all strings as KEDA expects them (e.g. `bootstrapServers`,
     /// `consumerGroup`, `topic`, `lagThreshold: "1000"`). Secrets belong in a TriggerAuthentication.
     pub metadata: BTreeMap<String, String>,
-    /// The TriggerAuthentication holding this trigger's credentials.
+    /// The KEDA TriggerAuthentication (or ClusterTriggerAuthentication) holding this trigger's
+    /// credentials. If it does not exist, the ScaledObject is not created and the pattern's
+    /// `AutoscalingReady` condition names it (reason `TriggerAuthenticationNotFound`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authentication_ref: Option<TriggerAuthenticationRef>,
+    /// Take the connection and credentials from a PrismBackend instead of writing them again.
+    /// Every PrismBackend of provider redis, postgres or rabbitmq gets a TriggerAuthentication
+    /// `<backend>-prism-keda` (while KEDA is installed) mapping KEDA's parameters to its rendered
+    /// ConfigMap and Secret: redis `host`, `port`, `username`, `password`; postgresql `host`,
+    /// `port`, `dbName` (from the URL path; else set `metadata.dbName`), `userName`, `password`;
+    /// rabbitmq `host` (the connection URL), `username`, `password`. The trigger then uses it as
+    /// its `authenticationRef`. For postgresql the operator also sets `metadata.sslmode`
+    /// (`require` when the backend's `tls.enabled`, else `disable`) unless given. TLS material
+    /// (CA, client certificates) is not passed: use `authenticationRef` for TLS backends.
+    /// Mutually exclusive with `authenticationRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backend_ref: Option<TriggerBackendRef>,
     /// How the target value is read: AverageValue, Value or Utilization (cpu/memory triggers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metric_type: Option<KedaMetricType>,

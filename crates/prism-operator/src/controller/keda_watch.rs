@@ -1,5 +1,6 @@
 //! Tracks whether KEDA's ScaledObject CRD is installed, so that patterns with `scaler: keda`
-//! recover by themselves once KEDA appears (and report `KEDANotInstalled` until then).
+//! recover by themselves once KEDA appears (and report `KEDANotInstalled` until then), and caches
+//! KEDA's objects once it is.
 
 use std::time::Duration;
 
@@ -56,18 +57,20 @@ pub async fn installed(mut rx: watch::Receiver<bool>) {
     }
 }
 
-/// A cache of the ScaledObjects in `api` matching `config`, filled once KEDA's CRD exists (it may
-/// be installed after the operator starts): the store, and the stream of changed ScaledObjects
-/// that keeps it filled (objects trimmed like every other cache).
-pub fn scaled_objects(
+/// A cache of the KEDA objects (`resource`: ScaledObjects, TriggerAuthentications) in `api`
+/// matching `config`, filled once KEDA's CRD exists (it may be installed after the operator
+/// starts): the store, and the stream of changed objects that keeps it filled (objects trimmed
+/// like every other cache).
+pub fn cache(
     api: kube::Api<kube::api::DynamicObject>,
     config: watcher::Config,
     keda: watch::Receiver<bool>,
+    resource: kube::api::ApiResource,
 ) -> (
     kube::runtime::reflector::Store<kube::api::DynamicObject>,
     impl Stream<Item = Result<kube::api::DynamicObject, watcher::Error>> + Send + 'static,
 ) {
-    let writer = kube::runtime::reflector::store::Writer::new(crate::keda::scaled_object_resource());
+    let writer = kube::runtime::reflector::store::Writer::new(resource);
     let store = writer.as_reader();
     let events = futures::stream::once(async move {
         installed(keda).await;
@@ -79,6 +82,18 @@ pub fn scaled_objects(
     })
     .flatten();
     (store, events)
+}
+
+/// [`cache`] of ScaledObjects.
+pub fn scaled_objects(
+    api: kube::Api<kube::api::DynamicObject>,
+    config: watcher::Config,
+    keda: watch::Receiver<bool>,
+) -> (
+    kube::runtime::reflector::Store<kube::api::DynamicObject>,
+    impl Stream<Item = Result<kube::api::DynamicObject, watcher::Error>> + Send + 'static,
+) {
+    cache(api, config, keda, crate::keda::scaled_object_resource())
 }
 
 /// A stream that yields once per change of KEDA's presence (used to reconcile everything).

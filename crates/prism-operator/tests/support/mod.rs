@@ -1,6 +1,8 @@
 //! Shared helpers of the operator's integration tests (run on the local control plane).
 #![allow(dead_code)]
 
+pub mod scaling;
+
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
@@ -122,15 +124,20 @@ pub async fn create_sample(client: &Client, ns: &str, file: &str) -> serde_json:
     doc
 }
 
-/// Creates a Prism object given as JSON in `ns`.
+/// Creates a namespaced object given as JSON in `ns` (a Prism kind, a Secret, a KEDA
+/// TriggerAuthentication, ...: plural = lowercase kind + "s").
 pub async fn create(client: &Client, ns: &str, doc: &serde_json::Value) {
     use kube::api::{ApiResource, DynamicObject, GroupVersionKind, PostParams};
     let kind = doc["kind"].as_str().expect("kind");
+    let (group, version) = match doc["apiVersion"].as_str().expect("apiVersion").split_once('/') {
+        Some((group, version)) => (group, version),
+        None => ("", doc["apiVersion"].as_str().unwrap_or_default()),
+    };
     let plural = format!("{}s", kind.to_lowercase());
-    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("prism.io", "v1alpha1", kind), &plural);
+    let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), &plural);
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
     let obj: DynamicObject = serde_json::from_value(doc.clone()).expect("dynamic object");
-    api.create(&PostParams::default(), &obj).await.expect("create Prism object");
+    api.create(&PostParams::default(), &obj).await.unwrap_or_else(|e| panic!("create {kind}: {e}"));
 }
 
 /// Polls `probe` until it yields `Some`, failing the test after [`WAIT`].

@@ -7,6 +7,10 @@
 //! `PRISM_BACKEND_HOST`, `PRISM_BACKEND_PORT`, plus `PRISM_BACKEND_DATABASE` and
 //! `PRISM_BACKEND_TLS_SECRET` when set. Secret: `PRISM_BACKEND_URL`, `PRISM_BACKEND_USERNAME`,
 //! `PRISM_BACKEND_PASSWORD`, each only when known.
+//!
+//! For the providers KEDA has a scaler for (redis, postgres, rabbitmq) also a KEDA
+//! TriggerAuthentication `<name>-prism-keda` mapping the scaler's parameters to those keys, for
+//! triggers that name the backend in `backendRef`.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +19,9 @@ use k8s_openapi::{
     api::core::v1::{ConfigMap, Secret},
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
-use prism_api::v1alpha1::BackendType;
+use kube::api::DynamicObject;
+use prism_api::v1alpha1::{BackendProvider, BackendType};
+use serde_json::json;
 
 use super::validate::ValidatedBackend;
 use crate::naming;
@@ -103,6 +109,67 @@ pub fn render(v: &ValidatedBackend) -> Result<Rendered, serde_json::Error> {
     Ok(Rendered { config_map, secret, hash })
 }
 
+/// Where one KEDA scaler parameter comes from: the rendered ConfigMap or Secret, and the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    ConfigMap(&'static str),
+    Secret(&'static str),
+}
+
+/// The KEDA TriggerAuthentication `<name>-prism-keda` for triggers with `backendRef`: KEDA's
+/// parameter names of the provider's scaler, each mapped to the rendered key holding it. Only
+/// keys that are rendered are mapped. `None` for providers without such a scaler, and when the
+/// backend's address is unknown (no URL).
+pub fn trigger_authentication(v: &ValidatedBackend) -> Option<DynamicObject> {
+    let has = |value: &Option<_>| value.is_some();
+    let endpoint = v.endpoint.as_ref()?;
+    let mut params: Vec<(&str, Source)> = match v.provider {
+        BackendProvider::Redis => vec![("host", Source::ConfigMap(KEY_HOST)), ("port", Source::ConfigMap(KEY_PORT))],
+        BackendProvider::Postgres => {
+            let mut p = vec![("host", Source::ConfigMap(KEY_HOST)), ("port", Source::ConfigMap(KEY_PORT))];
+            if endpoint.database.is_some() {
+                p.push(("dbName", Source::ConfigMap(KEY_DATABASE)));
+            }
+            p
+        }
+        // KEDA's rabbitmq scaler takes the whole URL as its host.
+        BackendProvider::Rabbitmq if has(&v.credentials.url) => vec![("host", Source::Secret(KEY_URL))],
+        _ => return None,
+    };
+    let user_param = if v.provider == BackendProvider::Postgres { "userName" } else { "username" };
+    if has(&v.credentials.username) {
+        params.push((user_param, Source::Secret(KEY_USERNAME)));
+    }
+    if has(&v.credentials.password) {
+        params.push(("password", Source::Secret(KEY_PASSWORD)));
+    }
+    let refs = |secret: bool| {
+        params
+            .iter()
+            .filter_map(|(parameter, source)| match (source, secret) {
+                (Source::ConfigMap(key), false) => {
+                    Some(json!({"parameter": parameter, "name": naming::backend_config_map(&v.name), "key": key}))
+                }
+                (Source::Secret(key), true) => {
+                    Some(json!({"parameter": parameter, "name": naming::backend_secret(&v.name), "key": key}))
+                }
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut spec = serde_json::Map::new();
+    for (field, list) in [("configMapTargetRef", refs(false)), ("secretTargetRef", refs(true))] {
+        if !list.is_empty() {
+            spec.insert(field.to_owned(), list.into());
+        }
+    }
+    let name = naming::backend_trigger_authentication(&v.name);
+    let mut obj = DynamicObject::new(&name, &crate::keda::trigger_authentication_resource()).within(&v.namespace);
+    obj.metadata = metadata(v, name);
+    obj.data = json!({ "spec": spec });
+    Some(obj)
+}
+
 fn metadata(v: &ValidatedBackend, name: String) -> ObjectMeta {
     ObjectMeta {
         name: Some(name),
@@ -184,6 +251,39 @@ mod tests {
         assert_eq!((owner.uid.as_str(), owner.controller), ("u1", Some(true)));
         let labels = r.config_map.metadata.labels.expect("labels");
         assert_eq!(labels.get("app.kubernetes.io/managed-by").map(String::as_str), Some("prism-operator"));
+    }
+
+    #[test]
+    fn trigger_authentication_maps_keda_parameters_to_rendered_keys() {
+        let ta = trigger_authentication(&validated("pw")).expect("redis has a KEDA scaler");
+        assert_eq!(ta.metadata.name.as_deref(), Some("cache-prism-keda"));
+        assert_eq!(
+            ta.data["spec"],
+            serde_json::json!({
+                "configMapTargetRef": [
+                    {"parameter": "host", "name": "cache-prism-connection", "key": KEY_HOST},
+                    {"parameter": "port", "name": "cache-prism-connection", "key": KEY_PORT}],
+                "secretTargetRef": [{"parameter": "password", "name": "cache-prism-credentials", "key": KEY_PASSWORD}]
+            }),
+            "no username mapped: none is rendered"
+        );
+        let mut pg = validated("pw");
+        pg.provider = BackendProvider::Postgres;
+        pg.endpoint = Some(endpoint::parse(BackendProvider::Postgres, "postgres://db:5433/jobs").expect("url"));
+        pg.credentials.username = Some(Sensitive::new("app"));
+        let ta = trigger_authentication(&pg).expect("postgresql scaler");
+        let params: Vec<&str> = ["configMapTargetRef", "secretTargetRef"]
+            .iter()
+            .flat_map(|f| ta.data["spec"][f].as_array().into_iter().flatten())
+            .filter_map(|r| r["parameter"].as_str())
+            .collect();
+        assert_eq!(params, ["host", "port", "dbName", "userName", "password"]);
+        let mut nats = validated("pw");
+        nats.provider = BackendProvider::Nats;
+        assert!(
+            trigger_authentication(&nats).is_none(),
+            "nats-jetstream reads a monitoring endpoint the backend does not know"
+        );
     }
 
     #[test]

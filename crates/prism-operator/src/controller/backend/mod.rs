@@ -3,6 +3,9 @@
 //! the backend's health in its own protocol every `healthCheck.interval`, and reports it in the
 //! status, whose `configHash` rolls the pattern runners that use the backend.
 //!
+//! While KEDA is installed, a backend whose provider KEDA can scale on (redis, postgres, rabbitmq)
+//! also gets a TriggerAuthentication `<name>-prism-keda`, for triggers with `backendRef`.
+//!
 //! Reconcile: resolve (GET the referenced Secrets) -> validate (pure) -> build (pure) -> apply
 //! (server-side apply of what differs) -> health check -> status (written only when it changed;
 //! see [`status`]). The health check is the one timer: a valid backend is requeued after its
@@ -28,6 +31,7 @@ use k8s_openapi::{
 };
 use kube::{
     Api, Client, Resource, ResourceExt,
+    api::DynamicObject,
     core::PartialObjectMeta,
     runtime::{
         Controller, WatchStreamExt,
@@ -47,12 +51,12 @@ use self::{
     status::Observation,
     validate::{Resolved, SecretLookup, ValidatedBackend},
 };
-use super::{Changes, Scope};
+use super::{Changes, Scope, children, keda_watch};
 use crate::{
     apply,
     context::{Context, Synced},
     error::Error,
-    naming, status as conditions,
+    keda, naming, status as conditions,
 };
 
 /// The controller's view of the cluster: caches of the rendered children.
@@ -62,6 +66,8 @@ pub struct Ctx {
     synced: Synced,
     config_maps: Store<ConfigMap>,
     secrets: Store<Secret>,
+    /// The rendered KEDA TriggerAuthentications (filled once KEDA is installed).
+    trigger_auths: Store<DynamicObject>,
 }
 
 /// The label selector of the rendered ConfigMaps and Secrets.
@@ -79,7 +85,10 @@ pub async fn run(
     let client = base.client.clone();
     let rendered = watcher::Config::default().labels(&rendered_selector());
     let (config_maps, config_map_events) = super::cache(scope.api::<ConfigMap>(&client), rendered.clone());
-    let (secrets, secret_events) = super::cache(scope.api::<Secret>(&client), rendered);
+    let (secrets, secret_events) = super::cache(scope.api::<Secret>(&client), rendered.clone());
+    let ta_resource = keda::trigger_authentication_resource();
+    let (trigger_auths, ta_events) =
+        keda_watch::cache(scope.dynamic_api(&client, &ta_resource), rendered, base.keda.clone(), ta_resource.clone());
     // Every Secret in scope, metadata only and uncached: a change is mapped to the backends
     // referencing that Secret by name.
     let referenced_events = watcher(scope.api::<PartialObjectMeta<Secret>>(&client), watcher::Config::default())
@@ -97,10 +106,12 @@ pub async fn run(
         "PrismBackend",
         vec![super::wait(backends.clone()), super::wait(config_maps.clone()), super::wait(secrets.clone())],
     );
-    let ctx = Arc::new(Ctx { base, synced, config_maps, secrets });
+    let keda_changes = keda_watch::changes(base.keda.clone());
+    let ctx = Arc::new(Ctx { base, synced, config_maps, secrets, trigger_auths });
     let results = controller
         .owns_stream(super::without_errors(config_map_events))
         .owns_stream(super::without_errors(secret_events))
+        .owns_stream_with(super::without_errors(ta_events), ta_resource)
         .watches_stream(super::without_errors(referenced_events), move |secret| {
             let (name, ns) = (secret.name_any(), secret.namespace());
             backends
@@ -110,6 +121,7 @@ pub async fn run(
                 .map(|b| ObjectRef::from_obj(&*b))
                 .collect::<Vec<_>>()
         })
+        .reconcile_all_on(keda_changes)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx);
     super::log_results(results).await;
@@ -136,7 +148,17 @@ async fn reconcile(backend: Arc<PrismBackend>, ctx: Arc<Ctx>) -> Result<Action, 
         Ok(valid) => {
             let rendered = build::render(&valid).map_err(|source| Error::SerializeChild { kind: "Secret", source })?;
             let mut changes = Changes::default();
-            apply_children(&ctx, &ns, rendered.config_map, rendered.secret, &mut changes).await?;
+            let trigger_auth = build::trigger_authentication(&valid);
+            apply_children(
+                &ctx,
+                &ns,
+                &valid.owner.uid,
+                rendered.config_map,
+                rendered.secret,
+                trigger_auth,
+                &mut changes,
+            )
+            .await?;
             changes.publish(&ctx.base, &*backend).await;
             let config_hash = rendered.hash;
             if valid.health.enabled {
@@ -210,8 +232,10 @@ fn target(v: &ValidatedBackend) -> Target {
 async fn apply_children(
     ctx: &Ctx,
     ns: &str,
+    uid: &str,
     config_map: ConfigMap,
     secret: Secret,
+    trigger_auth: Option<DynamicObject>,
     changes: &mut Changes,
 ) -> Result<(), Error> {
     let client = &ctx.base.client;
@@ -225,6 +249,12 @@ async fn apply_children(
     let api: Api<Secret> = Api::namespaced(client.clone(), ns);
     let (outcome, _) = apply::apply(&api, "Secret", secret, cached.as_deref()).await?;
     changes.record("Secret", &name, outcome);
+    // After the objects it points into; swept when the provider no longer has a KEDA scaler.
+    if ctx.base.keda_installed() {
+        let api: Api<DynamicObject> =
+            Api::namespaced_with(client.clone(), ns, &keda::trigger_authentication_resource());
+        children::ensure(&api, "TriggerAuthentication", &ctx.trigger_auths, trigger_auth, ns, uid, changes).await?;
+    }
     Ok(())
 }
 

@@ -42,6 +42,7 @@ mod tests {
 
     use super::*;
     use crate::{
+        autoscaling::KedaRefs,
         config::Defaults,
         controller::pattern::validate::{self, BackendConfig, Resolved},
     };
@@ -59,7 +60,7 @@ mod tests {
             controller: Some(true),
             block_owner_deletion: Some(true),
         };
-        let resolved = Resolved { backend: BackendConfig::None, keda_installed };
+        let resolved = Resolved { backend: BackendConfig::None, keda: KedaRefs::unchecked(keda_installed) };
         build(&validate::validate(p, "ns", owner, &resolved, &Defaults::default()).expect("valid"))
     }
 

@@ -11,6 +11,7 @@ mod validate;
 
 use std::sync::Arc;
 
+use futures::FutureExt;
 use k8s_openapi::{
     api::{apps::v1::Deployment, autoscaling::v2::HorizontalPodAutoscaler, core::v1::Service},
     jiff::Timestamp,
@@ -26,13 +27,14 @@ use kube::{
         watcher,
     },
 };
-use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismPatternStatus};
+use prism_api::v1alpha1::{KedaTrigger, PrismBackend, PrismPattern, PrismPatternStatus};
 use tracing::{debug, info, instrument};
 
 use self::validate::{BackendConfig, Resolved};
 use super::{Changes, Scope, children, keda_watch, wait};
 use crate::{
     apply,
+    autoscaling::{self, Authentications, KedaRefs, TriggerBackend},
     context::{Context, Synced},
     error::Error,
     keda, naming, status as conditions,
@@ -47,6 +49,10 @@ pub struct Ctx {
     hpas: Store<HorizontalPodAutoscaler>,
     scaled_objects: Store<DynamicObject>,
     backends: Store<PrismBackend>,
+    /// Every TriggerAuthentication in scope and every ClusterTriggerAuthentication (once KEDA is
+    /// installed), to check the triggers' references.
+    trigger_auths: Store<DynamicObject>,
+    cluster_trigger_auths: Store<DynamicObject>,
 }
 
 /// Runs the PrismPattern controller until `shutdown` resolves.
@@ -66,6 +72,20 @@ pub async fn run(
     let (scaled_objects, so_events) =
         keda_watch::scaled_objects(scope.dynamic_api(&client, &so_resource), owned, base.keda.clone());
     let (backends, backend_events) = super::cache(scope.api::<PrismBackend>(&client), watcher::Config::default());
+    let ta_resource = keda::trigger_authentication_resource();
+    let (trigger_auths, ta_events) = keda_watch::cache(
+        scope.dynamic_api(&client, &ta_resource),
+        watcher::Config::default(),
+        base.keda.clone(),
+        ta_resource,
+    );
+    let cta_resource = keda::cluster_trigger_authentication_resource();
+    let (cluster_trigger_auths, cta_events) = keda_watch::cache(
+        Api::all_with(client.clone(), &cta_resource),
+        watcher::Config::default(),
+        base.keda.clone(),
+        cta_resource,
+    );
     let (patterns, pattern_events) = super::cache(scope.api::<PrismPattern>(&client), watcher::Config::default());
 
     let controller = Controller::for_stream(pattern_events, patterns.clone())
@@ -82,7 +102,18 @@ pub async fn run(
             wait(backends.clone()),
         ],
     );
-    let ctx = Arc::new(Ctx { base: base.clone(), synced, deployments, services, hpas, scaled_objects, backends });
+    let ctx = Arc::new(Ctx {
+        base: base.clone(),
+        synced,
+        deployments,
+        services,
+        hpas,
+        scaled_objects,
+        backends,
+        trigger_auths,
+        cluster_trigger_auths,
+    });
+    let (by_backend, by_ta, by_cta) = (patterns.clone(), patterns.clone(), patterns.clone());
     let results = controller
         .owns_stream(super::without_errors(deployment_events))
         .owns_stream(super::without_errors(service_events))
@@ -90,13 +121,31 @@ pub async fn run(
         .owns_stream_with(super::without_errors(so_events), so_resource)
         .watches_stream(super::without_errors(backend_events), move |backend: PrismBackend| {
             let (name, ns) = (backend.name_any(), backend.namespace());
-            patterns
-                .state()
-                .into_iter()
-                .filter(|p| p.namespace() == ns && p.spec.backend_config.as_ref().is_some_and(|r| r.name == name))
-                .map(|p| ObjectRef::from_obj(&*p))
-                .collect::<Vec<_>>()
+            referring(&by_backend, ns.as_deref(), |p| uses_backend(p, &name))
         })
+        .watches_stream_with(
+            super::without_errors(ta_events),
+            move |ta| {
+                let (name, ns) = (ta.name_any(), ta.namespace());
+                referring(&by_ta, ns.as_deref(), |p| {
+                    triggers_of(p).is_some_and(|t| autoscaling::referenced(t).0.contains(&name))
+                })
+            },
+            keda::trigger_authentication_resource(),
+        )
+        .watches_stream_with(
+            super::without_errors(cta_events),
+            move |cta| {
+                let name = cta.name_any();
+                by_cta
+                    .state()
+                    .into_iter()
+                    .filter(|p| triggers_of(p).is_some_and(|t| autoscaling::referenced(t).1.contains(&name)))
+                    .map(|p| ObjectRef::from_obj(&*p))
+                    .collect::<Vec<_>>()
+            },
+            keda::cluster_trigger_authentication_resource(),
+        )
         .reconcile_all_on(keda_watch::changes(base.keda.clone()))
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx);
@@ -150,7 +199,32 @@ fn error_policy(pattern: Arc<PrismPattern>, err: &Error, ctx: Arc<Ctx>) -> Actio
     ctx.base.on_error(pattern, err, None)
 }
 
-/// Cache reads only: the backend connection and KEDA's presence.
+/// The patterns in `ns` for which `refers` holds.
+fn referring(
+    patterns: &Store<PrismPattern>,
+    ns: Option<&str>,
+    refers: impl Fn(&PrismPattern) -> bool,
+) -> Vec<ObjectRef<PrismPattern>> {
+    patterns
+        .state()
+        .into_iter()
+        .filter(|p| p.namespace().as_deref() == ns && refers(p))
+        .map(|p| ObjectRef::from_obj(&*p))
+        .collect()
+}
+
+/// The pattern's KEDA triggers, if it has any.
+fn triggers_of(pattern: &PrismPattern) -> Option<&[KedaTrigger]> {
+    pattern.spec.autoscaling.as_ref().and_then(|a| a.triggers.as_deref())
+}
+
+/// Whether the pattern uses the PrismBackend `name` (its `backendConfig` or a trigger's `backendRef`).
+fn uses_backend(pattern: &PrismPattern, name: &str) -> bool {
+    pattern.spec.backend_config.as_ref().is_some_and(|r| r.name == name)
+        || triggers_of(pattern).into_iter().flatten().any(|t| t.backend_ref.as_ref().is_some_and(|b| b.name == name))
+}
+
+/// Cache reads only: the backend connection, KEDA's presence and what the triggers reference.
 fn resolve(ctx: &Ctx, pattern: &PrismPattern, ns: &str) -> Resolved {
     let backend = match &pattern.spec.backend_config {
         None => BackendConfig::None,
@@ -165,7 +239,40 @@ fn resolve(ctx: &Ctx, pattern: &PrismPattern, ns: &str) -> Resolved {
             None => BackendConfig::Missing { name: r.name.clone() },
         },
     };
-    Resolved { backend, keda_installed: ctx.base.keda_installed() }
+    Resolved { backend, keda: keda_refs(ctx, triggers_of(pattern).unwrap_or_default(), ns) }
+}
+
+/// What the caches show of the objects `triggers` reference. References are checked only once
+/// both KEDA caches hold their first list: an operator that just started must not take down a
+/// working ScaledObject because its cache is still empty.
+fn keda_refs(ctx: &Ctx, triggers: &[KedaTrigger], ns: &str) -> KedaRefs {
+    let installed = ctx.base.keda_installed();
+    let ready = |s: &Store<DynamicObject>| s.wait_until_ready().now_or_never().is_some_and(|r| r.is_ok());
+    let (namespaced, cluster) = autoscaling::referenced(triggers);
+    let authentications = (installed && ready(&ctx.trigger_auths) && ready(&ctx.cluster_trigger_auths)).then(|| {
+        let ta = keda::trigger_authentication_resource();
+        let cta = keda::cluster_trigger_authentication_resource();
+        Authentications {
+            namespaced: namespaced
+                .into_iter()
+                .filter(|n| ctx.trigger_auths.get(&ObjectRef::new_with(n, ta.clone()).within(ns)).is_some())
+                .collect(),
+            cluster: cluster
+                .into_iter()
+                .filter(|n| ctx.cluster_trigger_auths.get(&ObjectRef::new_with(n, cta.clone())).is_some())
+                .collect(),
+        }
+    });
+    let backends = triggers
+        .iter()
+        .filter_map(|t| t.backend_ref.as_ref())
+        .filter_map(|b| {
+            let found = ctx.backends.get(&ObjectRef::new(&b.name).within(ns))?;
+            let tls = found.spec.tls.as_ref().and_then(|t| t.enabled).unwrap_or(false);
+            Some((b.name.clone(), TriggerBackend { provider: found.spec.provider, tls }))
+        })
+        .collect();
+    KedaRefs { installed, authentications, backends }
 }
 
 /// Applies every child that differs from its desired form and deletes the children no longer

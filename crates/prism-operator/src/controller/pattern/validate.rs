@@ -12,7 +12,7 @@ use k8s_openapi::{
 use prism_api::v1alpha1::{PrismPattern, ServiceType};
 
 use crate::{
-    autoscaling::Scaling,
+    autoscaling::{KedaRefs, Scaling},
     config::Defaults,
     naming, observability,
     placement::{self, PlacementError},
@@ -48,8 +48,8 @@ pub enum BackendConfig {
 pub struct Resolved {
     /// The backend connection.
     pub backend: BackendConfig,
-    /// Whether KEDA's CRDs are installed.
-    pub keda_installed: bool,
+    /// KEDA's presence and what its triggers reference.
+    pub keda: KedaRefs,
 }
 
 /// A pattern that can be reconciled, with defaults applied.
@@ -147,8 +147,7 @@ pub fn validate(
     };
 
     observability::wire(spec.observability.as_ref(), &container.name.clone(), &mut container, &mut pod_annotations);
-    let scaling =
-        Scaling::plan(spec.autoscaling.as_ref(), spec.replicas(), resolved.keda_installed, &container, "spec");
+    let scaling = Scaling::plan(spec.autoscaling.as_ref(), spec.replicas(), &resolved.keda, &container, "spec");
 
     let exposure = spec.service.as_ref().map(|s| Exposure {
         type_: s.type_.unwrap_or(ServiceType::ClusterIP).as_str().to_owned(),

@@ -15,7 +15,7 @@ use prism_api::v1alpha1::{
 
 use super::rbac::LeaderElection;
 use crate::{
-    autoscaling::Scaling,
+    autoscaling::{KedaRefs, Scaling},
     config::Defaults,
     naming, observability, placement,
     workload::{Exposure, Workload},
@@ -224,7 +224,7 @@ fn component(o: &Owner<'_>, role: Role, input: ComponentInput<'_>) -> Result<Com
     };
     let mut pod_annotations = BTreeMap::new();
     observability::wire(o.stack.spec.observability.as_ref(), seed_component, &mut container, &mut pod_annotations);
-    let scaling = Scaling::plan(autoscaling, input.replicas, o.keda_installed, &container, field);
+    let scaling = Scaling::plan(autoscaling, input.replicas, &KedaRefs::unchecked(o.keda_installed), &container, field);
     let pdb = match scaling.autoscaler.bounds() {
         Some((_, max)) => max > 1,
         None => input.replicas > 1,

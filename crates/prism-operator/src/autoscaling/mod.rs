@@ -5,6 +5,10 @@
 //!
 //! Pure; shared by every component that can autoscale (pattern runners, the stack's proxy).
 
+mod triggers;
+
+pub use triggers::{Authentications, KedaRefs, TriggerBackend, provider_for, referenced};
+
 use std::collections::BTreeMap;
 
 use k8s_openapi::{
@@ -27,9 +31,11 @@ use crate::{canonical, keda, status::Desired};
 pub const AUTOSCALING_READY: &str = "AutoscalingReady";
 /// `AutoscalingReady=False` reasons that are ordinary progress (a new autoscaler that has not
 /// evaluated its metrics yet), not a problem worth an Event.
-pub const PENDING_REASONS: [&str; 2] = [REASON_HPA_PENDING, REASON_SCALED_OBJECT_PENDING];
+pub const PENDING_REASONS: [&str; 3] =
+    [REASON_HPA_PENDING, REASON_SCALED_OBJECT_PENDING, REASON_TRIGGER_AUTHENTICATION_PENDING];
 const REASON_HPA_PENDING: &str = "HPAPending";
 const REASON_SCALED_OBJECT_PENDING: &str = "ScaledObjectPending";
+const REASON_TRIGGER_AUTHENTICATION_PENDING: &str = "TriggerAuthenticationPending";
 
 /// Why a wanted autoscaler is not created; the component runs its fixed replica count meanwhile.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,6 +53,42 @@ pub enum Blocked {
         container: String,
         /// Where the request goes, e.g. `spec.resources.requests.cpu`.
         field: String,
+    },
+    /// A trigger's `authenticationRef` names an object that does not exist.
+    TriggerAuthenticationNotFound {
+        /// The trigger, e.g. `spec.autoscaling.triggers[0] (redis)`.
+        trigger: String,
+        /// `TriggerAuthentication` or `ClusterTriggerAuthentication`.
+        kind: &'static str,
+        /// Its name.
+        name: String,
+    },
+    /// A trigger's `backendRef` names a PrismBackend that does not exist.
+    TriggerBackendNotFound {
+        /// The trigger.
+        trigger: String,
+        /// The PrismBackend's name.
+        backend: String,
+    },
+    /// A trigger's `backendRef` names a PrismBackend of another provider.
+    TriggerBackendMismatch {
+        /// The trigger.
+        trigger: String,
+        /// The PrismBackend's name.
+        backend: String,
+        /// Its provider.
+        provider: &'static str,
+        /// The provider the trigger type needs.
+        wanted: &'static str,
+    },
+    /// The TriggerAuthentication a `backendRef`'s PrismBackend renders does not exist yet.
+    TriggerAuthenticationPending {
+        /// The trigger.
+        trigger: String,
+        /// The PrismBackend's name.
+        backend: String,
+        /// The TriggerAuthentication's name.
+        name: String,
     },
 }
 
@@ -68,6 +110,38 @@ impl Blocked {
                     "{needed_by} needs a {resource} request on container {container:?}, which has none: set {field}; running fixed replicas until then"
                 ),
             ),
+            Self::TriggerAuthenticationNotFound { trigger, kind, name } => Desired::new(
+                AUTOSCALING_READY,
+                false,
+                "TriggerAuthenticationNotFound",
+                format!(
+                    "{trigger} names {kind} {name:?} in authenticationRef, which does not exist; the ScaledObject is created once it does (running fixed replicas until then)"
+                ),
+            ),
+            Self::TriggerBackendNotFound { trigger, backend } => Desired::new(
+                AUTOSCALING_READY,
+                false,
+                "TriggerBackendNotFound",
+                format!(
+                    "{trigger} names PrismBackend {backend:?} in backendRef, which does not exist in this namespace; running fixed replicas until it does"
+                ),
+            ),
+            Self::TriggerBackendMismatch { trigger, backend, provider, wanted } => Desired::new(
+                AUTOSCALING_READY,
+                false,
+                "TriggerBackendMismatch",
+                format!(
+                    "{trigger} names PrismBackend {backend:?} in backendRef, which is of provider {provider}; this trigger type needs provider {wanted}"
+                ),
+            ),
+            Self::TriggerAuthenticationPending { trigger, backend, name } => Desired::new(
+                AUTOSCALING_READY,
+                false,
+                REASON_TRIGGER_AUTHENTICATION_PENDING,
+                format!(
+                    "{trigger}: waiting for TriggerAuthentication {name:?}, which PrismBackend {backend:?} renders once it is valid and has an address"
+                ),
+            ),
         }
     }
 }
@@ -87,16 +161,18 @@ impl Scaling {
     /// The one replicas rule: `fixed` without autoscaling; nothing (the autoscaler owns it) with
     /// a working autoscaler; `fixed` clamped to the autoscaler's bounds while it is blocked.
     /// `field` is the spec path of the component (`spec`, `spec.proxy`), for messages.
+    /// KEDA triggers are checked against `keda` (see [`KedaRefs`]) and get their `backendRef`s
+    /// resolved.
     pub fn plan(
         spec: Option<&AutoscalingSpec>,
         fixed: i32,
-        keda_installed: bool,
+        keda: &KedaRefs,
         container: &Container,
         field: &str,
     ) -> Self {
-        let autoscaler = Autoscaler::resolve(spec);
-        let blocked = match &autoscaler {
-            Autoscaler::Keda(_) if !keda_installed => Some(Blocked::KedaNotInstalled),
+        let mut autoscaler = Autoscaler::resolve(spec);
+        let mut blocked = match &autoscaler {
+            Autoscaler::Keda(_) if !keda.installed => Some(Blocked::KedaNotInstalled),
             a => a.requests_needed().into_iter().find(|(resource, _)| !has_request(container, resource)).map(
                 |(resource, needed_by)| Blocked::MissingRequest {
                     field: format!("{field}.resources.requests.{resource}"),
@@ -106,6 +182,12 @@ impl Scaling {
                 },
             ),
         };
+        if let (Autoscaler::Keda(k), None) = (&mut autoscaler, &blocked) {
+            match triggers::resolve(&k.triggers, keda, field) {
+                Ok(resolved) => k.triggers = resolved,
+                Err(b) => blocked = Some(b),
+            }
+        }
         let replicas = match (autoscaler.bounds(), &blocked) {
             (None, _) => Some(fixed),
             (Some(_), None) => None,
@@ -275,7 +357,7 @@ pub struct Keda {
     pub cooldown_period: i32,
     /// Behavior of the HPA KEDA creates.
     pub behavior: Option<HorizontalPodAutoscalerBehavior>,
-    /// Triggers as given.
+    /// Triggers as given, with `backendRef`s turned into `authenticationRef`s once planned.
     pub triggers: Vec<KedaTrigger>,
 }
 
@@ -554,7 +636,7 @@ mod tests {
     fn a_utilization_target_without_its_request_blocks_the_hpa() {
         let s = spec(json!({"enabled": true, "scaler": "hpa", "minReplicas": 2, "maxReplicas": 20,
             "targetCPUUtilizationPercentage": 75}));
-        let blocked = Scaling::plan(Some(&s), 1, true, &container(&[("memory", "1Gi")]), "spec");
+        let blocked = Scaling::plan(Some(&s), 1, &KedaRefs::unchecked(true), &container(&[("memory", "1Gi")]), "spec");
         assert_eq!(blocked.replicas, Some(2), "fixed replicas, clamped to the bounds");
         assert!(blocked.hpa().is_none(), "no HPA that could never compute its utilization");
         let c = readiness(&blocked, None, None);
@@ -564,7 +646,7 @@ mod tests {
         );
         assert!(c.message.contains("\"producer-runner\""), "names the container: {}", c.message);
 
-        let ok = Scaling::plan(Some(&s), 1, true, &container(&[("cpu", "500m")]), "spec");
+        let ok = Scaling::plan(Some(&s), 1, &KedaRefs::unchecked(true), &container(&[("cpu", "500m")]), "spec");
         assert_eq!((ok.replicas, ok.blocked.clone()), (None, None), "the HPA owns replicas");
         assert!(ok.hpa().is_some());
     }
@@ -573,14 +655,14 @@ mod tests {
     fn keda_cpu_triggers_need_the_request_other_triggers_do_not() {
         let cpu = spec(json!({"enabled": true, "scaler": "keda", "minReplicas": 1, "maxReplicas": 5,
             "triggers": [{"type": "redis", "metadata": {"listName": "q"}}, {"type": "cpu", "metadata": {"value": "75"}}]}));
-        let plan = Scaling::plan(Some(&cpu), 3, true, &container(&[]), "spec.proxy");
+        let plan = Scaling::plan(Some(&cpu), 3, &KedaRefs::unchecked(true), &container(&[]), "spec.proxy");
         let Some(Blocked::MissingRequest { field, .. }) = &plan.blocked else { panic!("blocked expected") };
         assert_eq!(field, "spec.proxy.resources.requests.cpu");
         assert!(plan.keda().is_none());
         let redis = spec(json!({"enabled": true, "scaler": "keda", "minReplicas": 0, "maxReplicas": 5,
             "triggers": [{"type": "redis", "metadata": {"listName": "q"}}]}));
-        assert!(Scaling::plan(Some(&redis), 1, true, &container(&[]), "spec").keda().is_some());
-        let missing = Scaling::plan(Some(&redis), 1, false, &container(&[]), "spec");
+        assert!(Scaling::plan(Some(&redis), 1, &KedaRefs::unchecked(true), &container(&[]), "spec").keda().is_some());
+        let missing = Scaling::plan(Some(&redis), 1, &KedaRefs::unchecked(false), &container(&[]), "spec");
         assert_eq!(missing.blocked, Some(Blocked::KedaNotInstalled));
         assert_eq!(readiness(&missing, None, None).reason, "KEDANotInstalled");
     }
@@ -595,7 +677,7 @@ mod tests {
     fn hpa_readiness_comes_from_its_conditions() {
         let s =
             spec(json!({"enabled": true, "minReplicas": 2, "maxReplicas": 5, "targetCPUUtilizationPercentage": 75}));
-        let plan = Scaling::plan(Some(&s), 1, true, &container(&[("cpu", "1")]), "spec");
+        let plan = Scaling::plan(Some(&s), 1, &KedaRefs::unchecked(true), &container(&[("cpu", "1")]), "spec");
         let pending = readiness(&plan, Some(&hpa_with(json!([]))), None);
         assert_eq!((pending.status, pending.reason.as_str()), (false, "HPAPending"));
         assert!(PENDING_REASONS.contains(&pending.reason.as_str()));
@@ -619,7 +701,7 @@ mod tests {
     fn scaled_object_readiness_comes_from_ready_and_active() {
         let s = spec(json!({"enabled": true, "scaler": "keda", "minReplicas": 0, "maxReplicas": 4,
             "triggers": [{"type": "redis", "metadata": {"listName": "q"}}]}));
-        let plan = Scaling::plan(Some(&s), 1, true, &container(&[]), "spec");
+        let plan = Scaling::plan(Some(&s), 1, &KedaRefs::unchecked(true), &container(&[]), "spec");
         let so = |conditions: Value| {
             let mut o = DynamicObject::new("p", &keda::scaled_object_resource());
             o.data = json!({"status": {"conditions": conditions}});
