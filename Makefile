@@ -16,6 +16,8 @@ CLUSTER    := $(CARGO) run -q -p prism-testkit --bin prism-cluster --
 HELM       ?= $(shell tools/helm/build.sh)
 # The autoscalers the local control plane runs (metrics-server, KEDA), built the same way.
 AUTOSCALER_BINS = PRISM_METRICS_SERVER_BIN="$$(tools/metrics-server/build.sh)" PRISM_KEDA_BIN="$$(tools/keda/build.sh)"
+# Brokers no Debian package has: Kafka from Maven, moto (SQS) from PyPI; cached like the Go builds.
+BROKER_TOOLS = PRISM_KAFKA_HOME="$$(tools/kafka/fetch.sh)" PRISM_MOTO_BIN="$$(tools/moto/install.sh)"
 CHART      := charts/prism-operator
 # The operator's image (deploy, docker-build, docker-push) and the engine building it.
 IMG        ?= prism-operator:latest
@@ -52,7 +54,7 @@ helm-bin: ## Build (once) and print the path of helm (pinned in tools/helm)
 .PHONY: test
 test: ## Run every test: unit tests, CRD drift, and integration tests on a local control plane
 	hack/deps.sh
-	PRISM_K8S_BIN="$$(tools/k8s/build.sh)" PRISM_HELM="$$(tools/helm/build.sh)" $(AUTOSCALER_BINS) \
+	PRISM_K8S_BIN="$$(tools/k8s/build.sh)" PRISM_HELM="$$(tools/helm/build.sh)" $(AUTOSCALER_BINS) $(BROKER_TOOLS) \
 	  $(CARGO) test --workspace --all-targets
 
 .PHONY: lint

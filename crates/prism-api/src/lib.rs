@@ -16,6 +16,39 @@
 
 pub mod v1alpha1;
 
+/// Schema transform for fields holding embedded Kubernetes types (Affinity, Tolerations,
+/// ResourceRequirements, HPA metrics and behavior, ...): the field keeps its own description,
+/// the type's nested field descriptions are dropped. They are Kubernetes' own, documented by
+/// `kubectl explain pod.spec.affinity` and the like, and repeating them in every component made
+/// the PrismStack CRD larger than the 256 KiB that `kubectl apply` can keep in its
+/// last-applied annotation.
+pub fn upstream_type(schema: &mut schemars::Schema) {
+    if let Some(object) = schema.as_object_mut() {
+        for (key, value) in object.iter_mut() {
+            if key != "description" {
+                strip_descriptions(value, key == "properties");
+            }
+        }
+    }
+}
+
+/// Removes every `description` below `value`; `names` says `value` maps property names to
+/// schemas (where a key called `description` is a property, not a description).
+fn strip_descriptions(value: &mut serde_json::Value, names: bool) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if !names {
+                map.remove("description");
+            }
+            for (key, child) in map.iter_mut() {
+                strip_descriptions(child, !names && key == "properties");
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| strip_descriptions(v, false)),
+        _ => {}
+    }
+}
+
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
@@ -67,4 +100,35 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         v1alpha1::PrismBackend::crd(),
         v1alpha1::PrismNamespace::crd(),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    /// What `kubectl apply` (client side) stores in one annotation, and the API server's limit
+    /// for all annotations of an object.
+    const ANNOTATION_LIMIT: usize = 262_144;
+
+    #[test]
+    fn every_crd_fits_kubectl_apply_with_room_to_grow() {
+        for crd in super::crds() {
+            let size = serde_json::to_string(&crd).expect("json").len();
+            let name = crd.metadata.name.unwrap_or_default();
+            assert!(
+                size * 2 < ANNOTATION_LIMIT,
+                "{name} is {size} bytes as JSON: `kubectl apply -f` keeps a copy in an annotation of at most {ANNOTATION_LIMIT}"
+            );
+        }
+    }
+
+    #[test]
+    fn embedded_kubernetes_types_keep_only_their_own_description() {
+        let crd =
+            serde_json::to_value(<crate::v1alpha1::PrismPattern as kube::CustomResourceExt>::crd()).expect("json");
+        let placement =
+            &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["placement"];
+        let affinity = &placement["properties"]["affinity"];
+        assert!(affinity["description"].as_str().is_some_and(|d| !d.is_empty()), "our description stays");
+        assert!(affinity["properties"]["nodeAffinity"].get("description").is_none(), "upstream ones go");
+        assert!(placement["properties"]["strategy"]["description"].is_string(), "our own fields keep theirs");
+    }
 }

@@ -192,6 +192,24 @@ fn cases() -> Vec<Case> {
             expect: &["spec.autoscaling.triggers[0].metadata", "Required value"],
         },
         Case {
+            what: "trigger with backendRef and authenticationRef",
+            kind: "PrismPattern",
+            spec: keda(json!({"triggers": [{"type": "redis", "metadata": {"listName": "jobs"},
+                "backendRef": {"name": "cache"}, "authenticationRef": {"name": "redis-auth"}}]})),
+            expect: &["spec.autoscaling.triggers[0]", "authenticationRef or from backendRef, not both"],
+        },
+        Case {
+            what: "backendRef on a trigger type without a backend mapping",
+            kind: "PrismPattern",
+            spec: keda(
+                json!({"triggers": [{"type": "kafka", "metadata": {"topic": "orders"}, "backendRef": {"name": "events"}}]}),
+            ),
+            expect: &[
+                "spec.autoscaling.triggers[0]",
+                "backendRef works with trigger types redis, postgresql and rabbitmq",
+            ],
+        },
+        Case {
             what: "service port above 65535",
             kind: "PrismPattern",
             spec: pattern(json!({"service": {"port": 70000}})),

@@ -18,7 +18,7 @@ use super::common::{DURATION_PATTERN, ObjectReference};
     status = "PrismBackendStatus",
     shortname = "pbackend",
     category = "prism",
-    doc = "A backend connection (Redis, NATS, Kafka, PostgreSQL, RabbitMQ, memstore): rendered into a ConfigMap and a Secret for pattern runners, and health-checked in the backend's own protocol.",
+    doc = "A backend connection (Redis, NATS, Kafka, PostgreSQL, RabbitMQ, memstore): rendered into a ConfigMap and a Secret for pattern runners (and, while KEDA is installed, for redis, postgres and rabbitmq a KEDA TriggerAuthentication `<name>-prism-keda` for triggers with backendRef), and health-checked in the backend's own protocol.",
     printcolumn(name = "Type", type_ = "string", json_path = ".spec.type", description = "Backend kind"),
     printcolumn(name = "Provider", type_ = "string", json_path = ".spec.provider", description = "Backend software"),
     printcolumn(

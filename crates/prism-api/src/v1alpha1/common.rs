@@ -120,13 +120,16 @@ pub struct PlacementSpec {
     pub node_selector: Option<BTreeMap<String, String>>,
     /// Node affinity, pod affinity and pod anti-affinity rules, as in a pod spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::upstream_type)]
     pub affinity: Option<Affinity>,
     /// Tolerations that let the pods run on tainted nodes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::upstream_type)]
     pub tolerations: Option<Vec<Toleration>>,
     /// Topology spread constraints, as in a pod spec. Their labelSelector should match the
     /// component's pod labels (e.g. `component: prism-proxy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::upstream_type)]
     pub topology_spread_constraints: Option<Vec<TopologySpreadConstraint>>,
     /// PriorityClass of the pods, e.g. `high-priority`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -139,6 +142,7 @@ pub struct PlacementSpec {
     /// CPU and memory requests and limits of the component's main container. When set, this takes
     /// precedence over the component's own `resources` field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::upstream_type)]
     pub resources: Option<ResourceRequirements>,
     /// Pin every pod to one node by name, bypassing the scheduler. Rarely what you want.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -202,11 +206,13 @@ pub struct AutoscalingSpec {
     /// autoscaling/v2 `MetricSpec`, e.g. a Prometheus `http_requests_per_second` Pods metric.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 32))]
+    #[schemars(transform = crate::upstream_type)]
     pub metrics: Option<Vec<MetricSpec>>,
     /// Scale-up and scale-down behavior (stabilization windows, policies), as autoscaling/v2
     /// `HorizontalPodAutoscalerBehavior`. Used by the HPA, and by KEDA under
     /// `advanced.horizontalPodAutoscalerConfig.behavior`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::upstream_type)]
     pub behavior: Option<HorizontalPodAutoscalerBehavior>,
     /// KEDA: seconds between checks of each trigger (1-86400). Defaults to 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -73,6 +73,7 @@ pub struct PrismPatternSpec {
     /// CPU and memory requests and limits of the runner container (`placement.resources`, when
     /// set, takes precedence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::upstream_type)]
     pub resources: Option<ResourceRequirements>,
     /// The backend connection to use: the name of a PrismBackend, whose rendered ConfigMap
     /// (`<name>-prism-connection`) and Secret (`<name>-prism-credentials`) are mounted into the runner.

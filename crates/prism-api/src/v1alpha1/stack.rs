@@ -82,6 +82,7 @@ pub struct PrismStackSpec {
     pub observability: Option<ObservabilitySpec>,
     /// Default affinity for every component (proxy, admin, runners) whose own placement sets none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::upstream_type)]
     pub affinity: Option<Affinity>,
     /// Image pull secrets put on every pod template of the stack (proxy, admin, runners).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -107,6 +108,7 @@ pub struct ProxySpec {
     pub port: Option<i32>,
     /// CPU and memory of the proxy container (`placement.resources`, when set, takes precedence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::upstream_type)]
     pub resources: Option<ResourceRequirements>,
     /// Where proxy pods run. Pods carry `component: prism-proxy` for affinity and spread rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -138,6 +140,7 @@ pub struct AdminSpec {
     pub replicas: Option<i32>,
     /// CPU and memory of the admin container (`placement.resources`, when set, takes precedence).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::upstream_type)]
     pub resources: Option<ResourceRequirements>,
     /// Where admin pods run. Pods carry `component: prism-admin` for affinity and spread rules.
     #[serde(default, skip_serializing_if = "Option::is_none")]

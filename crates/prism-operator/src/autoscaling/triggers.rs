@@ -208,6 +208,17 @@ mod tests {
     }
 
     #[test]
+    fn admission_and_the_operator_agree_on_the_backend_ref_types() {
+        use kube::CustomResourceExt;
+        let crd = serde_json::to_string(&prism_api::v1alpha1::PrismPattern::crd()).expect("crd");
+        for t in prism_api::v1alpha1::BACKEND_REF_TRIGGER_TYPES {
+            assert!(provider_for(t).is_some(), "{t} has a provider");
+            assert!(crd.contains(&format!("'{t}'")), "the CEL rule admits {t}");
+        }
+        assert_eq!(provider_for("kafka"), None);
+    }
+
+    #[test]
     fn a_missing_authentication_ref_is_named() {
         let mut t = trigger("redis");
         t.authentication_ref = Some(TriggerAuthenticationRef { name: "redis-auth".into(), kind: None });
