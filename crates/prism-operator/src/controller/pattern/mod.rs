@@ -159,6 +159,7 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
     let started = std::time::Instant::now();
     let ns = pattern.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let owner = pattern.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
+    keda_caches_ready(&ctx, &pattern).await;
     let resolved = resolve(&ctx, &pattern, &ns);
     let mut changes = Changes::default();
     let mut autoscaler_failed = None;
@@ -240,6 +241,27 @@ fn resolve(ctx: &Ctx, pattern: &PrismPattern, ns: &str) -> Resolved {
         },
     };
     Resolved { backend, keda: keda_refs(ctx, triggers_of(pattern).unwrap_or_default(), ns) }
+}
+
+/// How long a reconcile waits for the KEDA caches' first list before going on without checking
+/// trigger references (they fill in about a second; a missing permission would keep them empty).
+const KEDA_CACHE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Waits (bounded) until the TriggerAuthentication caches hold their first list, when the pattern
+/// references any and KEDA is installed: a reference checked against an empty cache would read as
+/// missing, and one not checked would let a ScaledObject be created that KEDA can only fail on.
+async fn keda_caches_ready(ctx: &Ctx, pattern: &PrismPattern) {
+    let (namespaced, cluster) = autoscaling::referenced(triggers_of(pattern).unwrap_or_default());
+    if !ctx.base.keda_installed() || (namespaced.is_empty() && cluster.is_empty()) {
+        return;
+    }
+    let both = async {
+        let _ = ctx.trigger_auths.wait_until_ready().await;
+        let _ = ctx.cluster_trigger_auths.wait_until_ready().await;
+    };
+    if tokio::time::timeout(KEDA_CACHE_WAIT, both).await.is_err() {
+        tracing::warn!("the TriggerAuthentication caches are not filled yet: trigger references are not checked");
+    }
 }
 
 /// What the caches show of the objects `triggers` reference. References are checked only once
