@@ -77,15 +77,8 @@ fn setup(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ServerError 
 
 /// One running (or stopped) server.
 pub struct TestServer {
-    name: &'static str,
-    /// The ports it listens on: the main one first, then named others (e.g. a monitoring port).
-    ports: Vec<(&'static str, u16)>,
-    program: PathBuf,
-    args: Vec<OsString>,
-    env: Vec<(OsString, OsString)>,
-    /// A line its log shows once it is ready, when accepting TCP is not enough.
-    ready_line: Option<&'static str>,
-    cwd: PathBuf,
+    /// How it is started (again, after a stop).
+    launch: Launch,
     log: PathBuf,
     process: Option<ManagedProcess>,
     _dir: DataDir,
@@ -94,10 +87,12 @@ pub struct TestServer {
 /// How to start a server: [`TestServer::launch`].
 struct Launch {
     name: &'static str,
+    /// The ports it listens on: the main one first, then named others (e.g. a monitoring port).
     ports: Vec<(&'static str, u16)>,
     program: PathBuf,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
+    /// A line its log shows once it is ready, when accepting TCP is not enough.
     ready_line: Option<&'static str>,
     cwd: PathBuf,
 }
@@ -111,7 +106,7 @@ impl Launch {
 
 impl std::fmt::Debug for TestServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestServer").field("name", &self.name).field("ports", &self.ports).finish()
+        f.debug_struct("TestServer").field("name", &self.launch.name).field("ports", &self.launch.ports).finish()
     }
 }
 
@@ -133,32 +128,21 @@ fn root() -> PathBuf {
 }
 
 impl TestServer {
-    async fn launch(l: Launch, dir: DataDir) -> Result<Self, ServerError> {
-        let log = dir.path().join(format!("{}.log", l.name));
-        let mut server = Self {
-            name: l.name,
-            ports: l.ports,
-            program: l.program,
-            args: l.args,
-            env: l.env,
-            ready_line: l.ready_line,
-            cwd: l.cwd,
-            log,
-            process: None,
-            _dir: dir,
-        };
+    async fn launch(launch: Launch, dir: DataDir) -> Result<Self, ServerError> {
+        let log = dir.path().join(format!("{}.log", launch.name));
+        let mut server = Self { launch, log, process: None, _dir: dir };
         server.start().await?;
         Ok(server)
     }
 
     /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
-        self.ports[0].1
+        self.launch.ports[0].1
     }
 
     /// One of its other ports by name (e.g. `monitoring`, `management`).
     pub fn named_port(&self, name: &str) -> Option<u16> {
-        self.ports.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+        self.launch.ports.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
     }
 
     /// The directory holding its data and log.
@@ -173,18 +157,18 @@ impl TestServer {
             return Ok(());
         }
         let spec = ProcessSpec {
-            name: self.name,
-            program: self.program.clone(),
-            args: self.args.clone(),
-            env: self.env.clone(),
-            cwd: self.cwd.clone(),
+            name: self.launch.name,
+            program: self.launch.program.clone(),
+            args: self.launch.args.clone(),
+            env: self.launch.env.clone(),
+            cwd: self.launch.cwd.clone(),
             log: self.log.clone(),
         };
         // The log is appended to: a restart must find a new ready line, not the last run's.
         let seen = std::fs::read_to_string(&self.log).map(|l| l.len()).unwrap_or(0);
         let mut process = ManagedProcess::spawn(spec)?;
         let deadline = Instant::now() + START_TIMEOUT;
-        let mut waiting = self.ports.clone();
+        let mut waiting = self.launch.ports.clone();
         loop {
             process.ensure_running()?;
             let mut still = Vec::new();
@@ -194,7 +178,7 @@ impl TestServer {
                 }
             }
             waiting = still;
-            let logged = self.ready_line.is_none_or(|line| {
+            let logged = self.launch.ready_line.is_none_or(|line| {
                 std::fs::read_to_string(&self.log).is_ok_and(|l| l.get(seen..).is_some_and(|new| new.contains(line)))
             });
             if waiting.is_empty() && logged {
@@ -202,7 +186,7 @@ impl TestServer {
             }
             if Instant::now() >= deadline {
                 return Err(Error::WaitTimeout {
-                    what: format!("{} on ports {:?}", self.name, self.ports),
+                    what: format!("{} on ports {:?}", self.launch.name, self.launch.ports),
                     timeout: START_TIMEOUT,
                     last: crate::process::log_tail(&self.log),
                 }
