@@ -181,7 +181,25 @@ async fn keda_examples_build_scaled_objects_kedas_schema_accepts() {
     );
     assert_eq!(so.owner_references()[0].kind, "PrismPattern");
 
+    // Its SQS trigger names the TriggerAuthentication keda-aws-credentials: until it exists the
+    // pattern says so and no ScaledObject is made.
     support::create_sample(&client, &ns, "prismpattern_keda_multi_trigger_example.yaml").await;
+    let p =
+        support::scaling::autoscaling_reason(&client, &ns, "consumer-multi-trigger", "TriggerAuthenticationNotFound")
+            .await;
+    assert!(
+        support::scaling::condition(&p, "AutoscalingReady")
+            .2
+            .contains(r#"TriggerAuthentication "keda-aws-credentials""#)
+    );
+    assert!(sos.get_opt("consumer-multi-trigger").await.expect("get").is_none());
+    support::create(
+        &client,
+        &ns,
+        &json!({"apiVersion": "keda.sh/v1alpha1", "kind": "TriggerAuthentication", "metadata": {"name": "keda-aws-credentials"},
+            "spec": {"secretTargetRef": [{"parameter": "awsAccessKeyID", "name": "aws-credentials", "key": "AWS_ACCESS_KEY_ID"}]}}),
+    )
+    .await;
     let so = get(&sos, "consumer-multi-trigger").await;
     let triggers = so.data["spec"]["triggers"].as_array().expect("triggers").clone();
     let types: Vec<&str> = triggers.iter().filter_map(|t| t["type"].as_str()).collect();
