@@ -83,7 +83,8 @@ uninstall: ## Remove the CRDs (and with them every Prism resource) from the curr
 	$(KUBECTL) delete --ignore-not-found -f config/crd/bases/
 
 .PHONY: cluster-up
-cluster-up: ## Start the local control plane (with metrics-server and KEDA) in the background; kubeconfig in .local/kubeconfig
+cluster-up: ## Start the local control plane (with metrics-server, KEDA and Prometheus) in the background; kubeconfig in .local/kubeconfig
+	@hack/deps.sh
 	@PRISM_K8S_BIN="$$(tools/k8s/build.sh)" $(CARGO) build -q -p prism-testkit --bin prism-cluster
 	@PRISM_K8S_BIN="$$(tools/k8s/build.sh)" $(AUTOSCALER_BINS) $(CLUSTER) up --dir $(LOCAL_DIR) --detach
 	@echo "export KUBECONFIG=$(abspath $(LOCAL_DIR))/kubeconfig"
@@ -155,11 +156,11 @@ local-install-deps: ## Autoscalers: on the local control plane they already run;
 	fi
 
 .PHONY: local-load
-local-load: ## Simulate load on a pattern's pods until Ctrl-C: NAME=<pattern> CPU=900m [MEMORY=300Mi] [TOTAL=1] [NAMESPACE=default]
-	@[[ -n "$(NAME)" && -n "$(CPU)$(MEMORY)" ]] || { echo "usage: make local-load NAME=<pattern> CPU=900m [MEMORY=300Mi] [TOTAL=1] [NAMESPACE=default]" >&2; exit 2; }
+local-load: ## Simulate load on a pattern's pods until Ctrl-C: NAME=<pattern> CPU=900m [MEMORY=300Mi] [RPS=5500] [TOTAL=1] [NAMESPACE=default]
+	@[[ -n "$(NAME)" && -n "$(CPU)$(MEMORY)$(RPS)" ]] || { echo "usage: make local-load NAME=<pattern> CPU=900m [MEMORY=300Mi] [RPS=5500] [TOTAL=1] [NAMESPACE=default]" >&2; exit 2; }
 	@$(CARGO) build -q -p prism-testkit --bin prism-cluster
 	@$(CLUSTER) load -n "$(or $(NAMESPACE),default)" -l "prism.io/pattern-instance=$(NAME)" \
-	  $(if $(CPU),--cpu $(CPU)) $(if $(MEMORY),--memory $(MEMORY)) $(if $(TOTAL),--total)
+	  $(if $(CPU),--cpu $(CPU)) $(if $(MEMORY),--memory $(MEMORY)) $(if $(RPS),--requests-per-second $(RPS)) $(if $(TOTAL),--total)
 
 .PHONY: local-queue
 local-queue: ## Push N items (default 20) into the dev Redis list `jobs` that consumer-redis-jobs scales on (make dev)

@@ -3,7 +3,8 @@
 # tests): redis-server (with redis-cli), nats-server, postgresql, rabbitmq-server (the KEDA
 # rabbitmq trigger's broker; Erlang comes with it), a JDK's java (Kafka's broker, fetched from
 # Maven by tools/kafka/fetch.sh) and python3-venv (moto, tools/moto/install.sh), and setpriv
-# (util-linux), which the testkit starts every process through. As root it installs what is missing with apt-get;
+# (util-linux), which the testkit starts every process through, and prometheus (it scrapes the
+# request rate kwok emulates for pods, which the KEDA prometheus trigger scales on). As root it installs what is missing with apt-get;
 # otherwise it stops at once with the one command to run. Quiet when everything is there.
 set -euo pipefail
 missing=()
@@ -15,6 +16,7 @@ compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgres
 command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+command -v prometheus >/dev/null || missing+=(prometheus)
 ((${#missing[@]})) || exit 0
 if [[ $(id -u) != 0 ]]; then
   echo "missing packages for the tests: run  sudo apt-get install -y ${missing[*]}" >&2
@@ -28,7 +30,7 @@ if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -
   exit 1
 fi
 # The Debian packages start their services; the tests run their own servers on free ports.
-for service in redis-server nats-server postgresql rabbitmq-server epmd; do
+for service in redis-server nats-server postgresql rabbitmq-server epmd prometheus prometheus-node-exporter; do
   if command -v systemctl >/dev/null && systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl stop "$service" >/dev/null 2>&1 || true
   fi

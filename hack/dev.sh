@@ -2,7 +2,8 @@
 # `make dev`: the whole thing on this machine in one command. Builds what is missing, starts the
 # local control plane with its autoscalers (metrics-server, KEDA) unless one is already up in
 # .local/, installs the Prism CRDs, starts a Redis for the queue example, runs the operator,
-# applies the quickstart PrismStack, the README's HPA and KEDA examples and a KEDA Redis example,
+# applies the quickstart PrismStack, the README's HPA and KEDA examples, a KEDA Redis example and
+# the KEDA prometheus example (on the control plane's Prometheus),
 # waits until they are Ready, prints what is running and how to watch them scale, and keeps
 # running until Ctrl-C; then it stops what it started.
 #
@@ -101,7 +102,7 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 
-step "applying the quickstart PrismStack, the README's HPA and KEDA examples and a KEDA Redis queue example"
+step "applying the quickstart PrismStack, the README's HPA and KEDA examples, a KEDA Redis queue example and the Prometheus example"
 kubectl apply -f config/samples/prismstack_quickstart.yaml \
   -f config/samples/prismpattern_hpa_example.yaml \
   -f config/samples/prismpattern_keda_kafka_example.yaml
@@ -136,6 +137,13 @@ spec:
 YAML
   patterns+=(prismpattern/consumer-redis-jobs)
 fi
+if [[ -f "$local_dir/prometheus.url" ]]; then
+  # KEDA's prometheus trigger on the request rate kwok emulates (1000 per replica, 3 to 20):
+  # `make local-load NAME=keyvalue-requests RPS=5500 TOTAL=1`.
+  sed "s#http://prometheus-operated.monitoring.svc:9090#$(cat "$local_dir/prometheus.url")#" \
+    config/samples/prismpattern_keda_prometheus_example.yaml | kubectl apply -f -
+  patterns+=(prismpattern/keyvalue-requests)
+fi
 
 step "waiting until they are Ready (the stack's and each pattern's Ready condition)"
 kubectl wait --for=condition=Ready prismstack/prism-quickstart --timeout=120s
@@ -168,6 +176,7 @@ Watch it scale (in another terminal, after the exports above):
   make local-load NAME=producer-kafka-events CPU=900m      # every pod at 900m until Ctrl-C
   kubectl get scaledobject -w             # consumer-redis-jobs: 5 items per replica, 0 to 10
   make local-queue N=40                   # push 40 items: 8 replicas; make local-queue-drain: back to 0
+  make local-load NAME=keyvalue-requests RPS=5500 TOTAL=1  # 5500 requests/s in all (Prometheus): 6 replicas
   kubectl get prismpattern -w             # DESIRED / REPLICAS / AVAILABLE follow the autoscalers
 
 INFO

@@ -16,7 +16,7 @@ use prism_testkit::{Load, TestServer, Usage};
 use serde_json::{Value, json};
 use support::{
     Operator,
-    scaling::{condition, pattern_reports, replicas_become, setup},
+    scaling::{autoscaling_reason, condition, pattern_reports, replicas_become, setup},
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
@@ -183,6 +183,25 @@ async fn a_utilization_target_without_a_request_is_reported_not_created() {
     })
     .await;
     assert_eq!(hpa.spec.expect("spec").max_replicas, 5);
+}
+
+/// The README's custom-metrics example (an HPA on the Pods metric `http_requests_per_second`) on
+/// a cluster where no adapter serves `custom.metrics.k8s.io`: the HPA cannot read its metric, and
+/// the pattern says so with the HPA's own reason and message, keeping its replicas meanwhile.
+/// (With Prometheus and no adapter, the prometheus sample is the equivalent: `keda_triggers.rs`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_metrics_example_without_an_adapter_says_why_it_cannot_scale() {
+    let (_cp, client, ns, _guard, _op) = setup().await;
+    support::create_sample(&client, &ns, "prismpattern_hpa_custom_metrics_example.yaml").await;
+    let name = "keyvalue-custom-metrics";
+    let p = autoscaling_reason(&client, &ns, name, "FailedGetPodsMetric").await;
+    let (status, _, message) = condition(&p, "AutoscalingReady");
+    eprintln!("AutoscalingReady: {message}");
+    assert_eq!(status, "False");
+    assert!(message.contains("http_requests_per_second"), "names the metric: {message}");
+    assert!(message.contains("custom.metrics.k8s.io"), "names the missing API: {message}");
+    assert_eq!(p.status.as_ref().and_then(|s| s.phase), Some(PatternPhase::Degraded));
+    replicas_become(&client, &ns, name, 3).await;
 }
 
 /// Redis RPUSH/DEL over RESP (inline commands), enough to fill and drain a list.

@@ -2,7 +2,8 @@
 //! by the testkit: Redis (password in a TriggerAuthentication, and from a PrismBackend),
 //! PostgreSQL (from a PrismBackend), RabbitMQ (from a PrismBackend), NATS JetStream, Kafka (KRaft,
 //! consumer-group lag), SQS (moto, credentials in a ClusterTriggerAuthentication), KEDA's cpu and memory
-//! triggers, and the multi-trigger sample pointed at local brokers.
+//! triggers, the multi-trigger sample pointed at local brokers, and Prometheus (the request rate
+//! kwok emulates for the pods, the custom-metrics example's metric).
 //!
 //! Each test grows a backlog and waits for the Deployment to reach the replica count KEDA's
 //! formula gives (`ceil(backlog / threshold)`, bounded by maxReplicas), then drains it and waits
@@ -11,9 +12,11 @@
 
 mod support;
 
+use std::collections::BTreeSet;
+
 use k8s_openapi::api::{core::v1::Secret, events::v1::Event};
 use kube::{Api, Client, api::DynamicObject};
-use prism_testkit::{JetStream, Kafka, Load, Offsets, RabbitMq, SQS_REGION, Sqs, TestServer, Usage};
+use prism_testkit::{JetStream, Kafka, Load, Offsets, Prometheus, RabbitMq, SQS_REGION, Sqs, TestServer, Usage};
 use serde_json::{Value, json};
 use support::scaling::{Timeline, autoscaling_reason, condition, pattern_reports, replicas_become, setup};
 
@@ -552,4 +555,60 @@ async fn multi_trigger_sample_follows_the_largest_backlog() {
     // The Secret the sample's TriggerAuthentication reads is the user's: untouched.
     let secret = Api::<Secret>::namespaced(client.clone(), &ns).get("aws-credentials").await.expect("secret");
     assert!(secret.metadata.owner_references.is_none());
+}
+
+/// The custom-metrics example's metric, `http_requests_per_second` at 1000 per replica, through
+/// KEDA's prometheus trigger (the prometheus sample): Prometheus scrapes the rate kwok emulates
+/// for each runner pod, and the runner follows the total rate between the sample's bounds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_request_rate_sample_scales_like_the_custom_metrics_example() {
+    let (cp, client, ns, _guard, _op) = setup().await;
+    let prometheus = Prometheus::start(cp).await.expect("prometheus");
+    let mut doc = support::yaml(include_str!("../../../config/samples/prismpattern_keda_prometheus_example.yaml"));
+    let name = doc["metadata"]["name"].as_str().expect("name").to_owned();
+    let auto = &mut doc["spec"]["autoscaling"];
+    auto["pollingInterval"] = json!(2);
+    auto["behavior"] = json!({"scaleDown": {"stabilizationWindowSeconds": 0}});
+    let trigger = &mut auto["triggers"][0]["metadata"];
+    trigger["serverAddress"] = json!(prometheus.url());
+    let query =
+        trigger["query"].as_str().expect("query").replace("namespace=\"default\"", &format!("namespace=\"{ns}\""));
+    assert!(query.contains(&ns), "the sample's query names its namespace: {query}");
+    trigger["query"] = json!(query);
+    let load = Load::start(
+        client.clone(),
+        &ns,
+        &format!("prism.io/pattern-instance={name}"),
+        Usage::total(None, None).with_requests_per_second(0),
+    );
+    support::create(&client, &ns, &doc).await;
+
+    // 5500 requests per second in all: ceil(5500 / 1000) = 6 replicas; none: the minimum, 3.
+    // Before the drain, Prometheus has one series per runner pod (found through kwok's service
+    // discovery on whichever nodes they run) adding up to the total.
+    let selector = format!("http_requests_per_second{{namespace=\"{ns}\"}}");
+    let all_scraped = async || {
+        prism_testkit::wait_until("Prometheus scraping the 6 runner pods", support::WAIT, async || {
+            let samples = prometheus.query(&format!("{selector} > 0")).await.map_err(|e| e.to_string())?;
+            let pods: BTreeSet<&str> = samples.iter().filter_map(|s| s.labels.get("pod").map(String::as_str)).collect();
+            let sum: f64 = samples.iter().map(|s| s.value).sum();
+            let runners = pods.iter().all(|p| p.starts_with(&format!("{name}-")));
+            if pods.len() == 6 && runners && sum >= 5500.0 { Ok(()) } else { Err(format!("{pods:?}, sum {sum}")) }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    };
+    scales_with_backlog(
+        &client,
+        &ns,
+        &name,
+        "prometheus",
+        (3, 6),
+        async || load.set(Usage::total(None, None).with_requests_per_second(5500)),
+        async || {
+            all_scraped().await;
+            load.set(Usage::total(None, None).with_requests_per_second(0));
+        },
+    )
+    .await;
 }

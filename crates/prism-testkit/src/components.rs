@@ -31,6 +31,9 @@ pub const RESOURCE_METRICS_PATH_ANNOTATION: &str = "metrics.k8s.io/resource-metr
 pub const USAGE_CPU_ANNOTATION: &str = "kwok.x-k8s.io/usage-cpu";
 /// See [`USAGE_CPU_ANNOTATION`].
 pub const USAGE_MEMORY_ANNOTATION: &str = "kwok.x-k8s.io/usage-memory";
+/// Pod annotation kwok reads a pod's simulated request rate from: the gauge
+/// `http_requests_per_second{namespace, pod}` it serves for Prometheus (`kwok-metrics.yaml`).
+pub const REQUESTS_PER_SECOND_ANNOTATION: &str = "prism.io/simulated-http-requests-per-second";
 /// Node lease duration kwok maintains; with leases the heartbeat stage can be slow.
 const KWOK_NODE_LEASE_SECONDS: u32 = 40;
 /// Audit policy: every request at Metadata level, skipping the RequestReceived stage so each

@@ -242,6 +242,12 @@ impl ControlPlane {
         &self.layout.ca_cert
     }
 
+    /// kwok's server (the nodes' kubelet endpoint: their metrics and kwok's Prometheus service
+    /// discovery), with a serving certificate from the cluster CA.
+    pub(crate) fn kwok_url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.layout.ports.kwok)
+    }
+
     /// Writes `<data dir>/<file>`: a kubeconfig for `user` in `groups`, with a client certificate
     /// from the cluster CA. For components the testkit adds to the control plane.
     pub(crate) fn write_kubeconfig(&self, file: &str, user: &str, groups: &[&str]) -> Result<PathBuf, Error> {

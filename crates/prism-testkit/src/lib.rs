@@ -43,8 +43,8 @@ pub use binaries::{
     repo_root,
 };
 pub use components::{
-    KWOK_NODE_ANNOTATION, KWOK_NODE_ANNOTATION_VALUE, RESOURCE_METRICS_PATH_ANNOTATION, SERVICE_CLUSTER_IP_RANGE,
-    USAGE_CPU_ANNOTATION, USAGE_MEMORY_ANNOTATION,
+    KWOK_NODE_ANNOTATION, KWOK_NODE_ANNOTATION_VALUE, REQUESTS_PER_SECOND_ANNOTATION, RESOURCE_METRICS_PATH_ANNOTATION,
+    SERVICE_CLUSTER_IP_RANGE, USAGE_CPU_ANNOTATION, USAGE_MEMORY_ANNOTATION,
 };
 pub use control_plane::{ADMIN_USER, ControlPlane};
 pub use datadir::remove_stale_dirs as remove_stale_data_dirs;
@@ -62,7 +62,8 @@ pub use options::{ControlPlaneOptions, DATA_ROOT_ENV, DEFAULT_START_TIMEOUT, KEE
 pub use pidfile::PidFile;
 pub use ready::wait_until;
 pub use servers::{
-    JetStream, Kafka, Offsets, RABBITMQ_PASSWORD, RABBITMQ_USER, RabbitMq, SQS_REGION, ServerError, Sqs, TestServer,
+    JetStream, Kafka, Offsets, Prometheus, RABBITMQ_PASSWORD, RABBITMQ_USER, RabbitMq, SQS_REGION, Sample, ServerError,
+    Sqs, TestServer,
 };
 pub use shared::{error_chain, shared, shared_autoscaled, try_shared};
 

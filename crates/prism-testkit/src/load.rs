@@ -1,6 +1,7 @@
 //! Simulated load: the CPU and memory usage kwok reports for pods (their annotations
 //! `kwok.x-k8s.io/usage-cpu` / `-memory`, read by `kwok-metrics.yaml`), which metrics-server
-//! serves and HPAs act on. A [`Load`] keeps every pod matching a label selector at its usage,
+//! serves and HPAs act on, and the request rate kwok exports for Prometheus
+//! (`http_requests_per_second`, from `prism.io/simulated-http-requests-per-second`). A [`Load`] keeps every pod matching a label selector at its usage,
 //! pods created later included, until it is changed or dropped.
 //!
 //! Usage is given per pod, or as a total spread evenly over the pods (a fixed request rate behind
@@ -19,7 +20,7 @@ use kube::{
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::{USAGE_CPU_ANNOTATION, USAGE_MEMORY_ANNOTATION};
+use crate::{REQUESTS_PER_SECOND_ANNOTATION, USAGE_CPU_ANNOTATION, USAGE_MEMORY_ANNOTATION};
 
 /// How much a set of pods uses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -28,6 +29,8 @@ pub struct Usage {
     pub cpu_millis: Option<u64>,
     /// Memory in bytes.
     pub memory_bytes: Option<u64>,
+    /// HTTP requests served per second.
+    pub requests_per_second: Option<u64>,
     /// Whether the figures are the total over all pods (spread evenly) rather than per pod.
     pub total: bool,
 }
@@ -35,12 +38,17 @@ pub struct Usage {
 impl Usage {
     /// The same usage on every pod.
     pub fn per_pod(cpu_millis: Option<u64>, memory_bytes: Option<u64>) -> Self {
-        Self { cpu_millis, memory_bytes, total: false }
+        Self { cpu_millis, memory_bytes, requests_per_second: None, total: false }
     }
 
     /// A total spread evenly over the pods.
     pub fn total(cpu_millis: Option<u64>, memory_bytes: Option<u64>) -> Self {
-        Self { cpu_millis, memory_bytes, total: true }
+        Self { cpu_millis, memory_bytes, requests_per_second: None, total: true }
+    }
+
+    /// A request rate (per pod or in total, as the CPU and memory figures).
+    pub fn with_requests_per_second(self, requests_per_second: u64) -> Self {
+        Self { requests_per_second: Some(requests_per_second), ..self }
     }
 
     /// The annotations one of `pods` pods gets.
@@ -52,6 +60,9 @@ impl Usage {
         }
         if let Some(memory) = self.memory_bytes {
             a.insert(USAGE_MEMORY_ANNOTATION, share(memory).to_string());
+        }
+        if let Some(rate) = self.requests_per_second {
+            a.insert(REQUESTS_PER_SECOND_ANNOTATION, share(rate).to_string());
         }
         a
     }
@@ -176,5 +187,9 @@ mod tests {
         let per_pod = Usage::per_pod(Some(900), None);
         assert_eq!(per_pod.annotations(3)[USAGE_CPU_ANNOTATION], "900m");
         assert!(!per_pod.annotations(3).contains_key(USAGE_MEMORY_ANNOTATION));
+        let requests = Usage::total(None, None).with_requests_per_second(3500);
+        assert_eq!(requests.annotations(4)[REQUESTS_PER_SECOND_ANNOTATION], "875");
+        assert_eq!(requests.annotations(3)[REQUESTS_PER_SECOND_ANNOTATION], "1167", "rounded up");
+        assert!(!requests.annotations(4).contains_key(USAGE_CPU_ANNOTATION));
     }
 }

@@ -1,11 +1,13 @@
 //! `prism-cluster`: runs the local control plane for people (`make cluster-up` / `cluster-down`).
 //!
-//! `up` starts it (with metrics-server and KEDA unless `--no-autoscalers`), writes
+//! `up` starts it (with metrics-server and KEDA unless `--no-autoscalers`, and a Prometheus scraping
+//! the request rate kwok emulates for pods when `prometheus` is installed), writes
 //! `<dir>/prism-cluster.pid`, then once ready `<dir>/kubeconfig` and the marker `<dir>/ready`, and
 //! runs until SIGINT/SIGTERM, when it stops everything. `up --detach` runs the same in a
 //! background process (log in `<dir>/prism-cluster.log`) and returns once the ready marker
 //! appears. `down` signals the process named in the pid file and waits for it. `load` sets the
-//! CPU and memory that kwok reports for a set of pods, until interrupted (`make local-load`).
+//! CPU, memory and request rate that kwok reports for a set of pods, until interrupted
+//! (`make local-load`).
 
 use std::{
     fs,
@@ -18,12 +20,14 @@ use std::{
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use prism_testkit::{ControlPlane, ControlPlaneOptions, DEFAULT_LOG_FILTER, PidFile, error_chain};
+use prism_testkit::{ControlPlane, ControlPlaneOptions, DEFAULT_LOG_FILTER, PidFile, Prometheus, error_chain};
 use tokio::signal::unix::{SignalKind, signal};
 
 const PID_FILE: &str = "prism-cluster.pid";
 const READY_FILE: &str = "ready";
 const KUBECONFIG_FILE: &str = "kubeconfig";
+/// The local Prometheus's URL (KEDA's prometheus trigger `serverAddress`), while it runs.
+const PROMETHEUS_URL_FILE: &str = "prometheus.url";
 /// Output of a detached `up`.
 const LOG_FILE: &str = "prism-cluster.log";
 /// Data directories (logs, certs, etcd) live under `<dir>/run`.
@@ -58,8 +62,9 @@ enum Command {
         #[arg(long)]
         no_autoscalers: bool,
     },
-    /// Simulate load: keep the CPU/memory usage kwok reports for the pods matching a selector
-    /// (pods created later included) until interrupted; metrics-server and the HPAs see it.
+    /// Simulate load: keep the CPU/memory usage and request rate kwok reports for the pods
+    /// matching a selector (pods created later included) until interrupted; metrics-server and
+    /// the HPAs see the usage, Prometheus the rate.
     Load {
         /// Kubeconfig of the cluster.
         #[arg(long, env = "KUBECONFIG")]
@@ -76,6 +81,10 @@ enum Command {
         /// Memory each pod uses (e.g. `300Mi`), or with `--total` all of them together.
         #[arg(long)]
         memory: Option<String>,
+        /// HTTP requests per second each pod serves (the `http_requests_per_second` Prometheus
+        /// scrapes), or with `--total` all of them together.
+        #[arg(long)]
+        requests_per_second: Option<u64>,
         /// The figures are a total spread evenly over the pods (a fixed request rate).
         #[arg(long)]
         total: bool,
@@ -104,8 +113,9 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         Command::Down { dir } => down(&dir).await,
-        Command::Load { kubeconfig, namespace, selector, cpu, memory, total } => {
-            load(&kubeconfig, &namespace, &selector, cpu.as_deref(), memory.as_deref(), total).await
+        Command::Load { kubeconfig, namespace, selector, cpu, memory, requests_per_second, total } => {
+            let figures = Figures { cpu: cpu.as_deref(), memory: memory.as_deref(), requests_per_second, total };
+            load(&kubeconfig, &namespace, &selector, figures).await
         }
     }
 }
@@ -122,39 +132,60 @@ fn ensure_not_running(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn load(
-    kubeconfig: &Path,
-    namespace: &str,
-    selector: &str,
-    cpu: Option<&str>,
-    memory: Option<&str>,
+/// What `load` simulates.
+struct Figures<'a> {
+    cpu: Option<&'a str>,
+    memory: Option<&'a str>,
+    requests_per_second: Option<u64>,
     total: bool,
-) -> anyhow::Result<()> {
-    let cpu_millis =
-        cpu.map(|q| prism_testkit::parse_cpu_millis(q).with_context(|| format!("bad --cpu {q:?}"))).transpose()?;
-    let memory_bytes = memory
-        .map(|q| prism_testkit::parse_memory_bytes(q).with_context(|| format!("bad --memory {q:?}")))
-        .transpose()?;
-    if cpu_millis.is_none() && memory_bytes.is_none() {
-        bail!("give --cpu, --memory or both");
+}
+
+impl Figures<'_> {
+    fn usage(&self) -> anyhow::Result<prism_testkit::Usage> {
+        let cpu_millis = self
+            .cpu
+            .map(|q| prism_testkit::parse_cpu_millis(q).with_context(|| format!("bad --cpu {q:?}")))
+            .transpose()?;
+        let memory_bytes = self
+            .memory
+            .map(|q| prism_testkit::parse_memory_bytes(q).with_context(|| format!("bad --memory {q:?}")))
+            .transpose()?;
+        if cpu_millis.is_none() && memory_bytes.is_none() && self.requests_per_second.is_none() {
+            bail!("give --cpu, --memory, --requests-per-second or several");
+        }
+        let usage = if self.total {
+            prism_testkit::Usage::total(cpu_millis, memory_bytes)
+        } else {
+            prism_testkit::Usage::per_pod(cpu_millis, memory_bytes)
+        };
+        Ok(match self.requests_per_second {
+            Some(rate) => usage.with_requests_per_second(rate),
+            None => usage,
+        })
     }
+
+    fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            self.cpu.map(|c| format!("{c} CPU")),
+            self.memory.map(|m| format!("{m} memory")),
+            self.requests_per_second.map(|r| format!("{r} requests/s")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        parts.join(" and ")
+    }
+}
+
+async fn load(kubeconfig: &Path, namespace: &str, selector: &str, figures: Figures<'_>) -> anyhow::Result<()> {
+    let usage = figures.usage()?;
     let kubeconfig = kube::config::Kubeconfig::read_from(kubeconfig)
         .with_context(|| format!("failed to read {}", kubeconfig.display()))?;
     let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default()).await?;
     let client = kube::Client::try_from(config)?;
-    let usage = if total {
-        prism_testkit::Usage::total(cpu_millis, memory_bytes)
-    } else {
-        prism_testkit::Usage::per_pod(cpu_millis, memory_bytes)
-    };
     let _load = prism_testkit::Load::start(client, namespace, selector, usage);
-    let each = if total { "in total, spread over" } else { "on each of" };
-    println!(
-        "simulating {}{}{} {each} the pods matching {selector:?} in {namespace}; Ctrl-C to stop",
-        cpu.map(|c| format!("{c} CPU")).unwrap_or_default(),
-        if cpu.is_some() && memory.is_some() { " and " } else { "" },
-        memory.map(|m| format!("{m} memory")).unwrap_or_default(),
-    );
+    let each = if figures.total { "in total, spread over" } else { "on each of" };
+    println!("simulating {} {each} the pods matching {selector:?} in {namespace}; Ctrl-C to stop", figures.describe());
     let mut terminate = signal(SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
@@ -187,6 +218,8 @@ async fn up(dir: &Path, timeout: Duration, autoscalers: bool) -> anyhow::Result<
             bail!("failed to start the control plane: {e}");
         }
     };
+    // Prometheus is optional here: the prometheus trigger's sample needs it, nothing else does.
+    let prometheus = if autoscalers { start_prometheus(dir, &cp).await } else { None };
     let kubeconfig = dir.join(KUBECONFIG_FILE);
     write_private(&kubeconfig, cp.kubeconfig()).context("failed to write the kubeconfig")?;
     fs::write(dir.join(READY_FILE), format!("{}\n", cp.apiserver_url())).context("failed to write the ready marker")?;
@@ -197,10 +230,28 @@ async fn up(dir: &Path, timeout: Duration, autoscalers: bool) -> anyhow::Result<
         _ = terminate.recv() => {}
     }
     tracing::info!("stopping");
+    drop(prometheus);
     cp.stop().await;
     remove_outputs(dir);
     remove_file(&pid_path);
     Ok(())
+}
+
+/// Starts Prometheus and writes its URL to `<dir>/prometheus.url`; says why not if it cannot.
+async fn start_prometheus(dir: &Path, cp: &ControlPlane) -> Option<Prometheus> {
+    match Prometheus::start(cp).await {
+        Ok(prometheus) => match fs::write(dir.join(PROMETHEUS_URL_FILE), format!("{}\n", prometheus.url())) {
+            Ok(()) => Some(prometheus),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not write {PROMETHEUS_URL_FILE}; running without Prometheus");
+                None
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %error_chain(&e), "running without Prometheus (the prometheus trigger's sample needs it)");
+            None
+        }
+    }
 }
 
 fn print_usage(dir: &Path, cp: &ControlPlane) {
@@ -209,6 +260,9 @@ fn print_usage(dir: &Path, cp: &ControlPlane) {
     println!("  kubectl: {}", cp.bin_dir().join("kubectl").display());
     println!("  logs:    {}/*.log", cp.data_dir().display());
     println!("  audit:   {}", cp.audit_log_path().display());
+    if let Ok(url) = fs::read_to_string(dir.join(PROMETHEUS_URL_FILE)) {
+        println!("  prometheus: {}", url.trim());
+    }
     println!("stop with Ctrl-C or `prism-cluster down --dir {}`", dir.display());
 }
 
@@ -294,7 +348,7 @@ fn log_tail(path: &Path) -> String {
 }
 
 fn remove_outputs(dir: &Path) {
-    for name in [READY_FILE, KUBECONFIG_FILE] {
+    for name in [READY_FILE, KUBECONFIG_FILE, PROMETHEUS_URL_FILE] {
         remove_file(&dir.join(name));
     }
 }

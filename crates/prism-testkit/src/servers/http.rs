@@ -29,8 +29,26 @@ pub(crate) async fn request(
     if status.is_success() { Ok(body) } else { Err(failed(format!("{method} {url}: {status}: {body}"))) }
 }
 
+/// An `application/x-www-form-urlencoded` body (or query string) of `pairs`.
+pub(crate) fn form<'a>(pairs: impl IntoIterator<Item = &'a (&'a str, &'a str)>) -> String {
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish()
+}
+
 /// The `Authorization` value of HTTP basic authentication.
 pub(crate) fn basic_auth(user: &str, password: &str) -> String {
     use base64::Engine;
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forms_are_encoded() {
+        assert_eq!(
+            form(&[("QueueUrl", "http://127.0.0.1:1/q"), ("query", "sum(x{a=\"b\"})")]),
+            "QueueUrl=http%3A%2F%2F127.0.0.1%3A1%2Fq&query=sum%28x%7Ba%3D%22b%22%7D%29"
+        );
+    }
 }

@@ -5,7 +5,8 @@
 //! - from the machine's Debian packages: Redis, NATS (with JetStream), PostgreSQL, RabbitMQ (with
 //!   its management plugin);
 //! - Apache Kafka (a single KRaft node) from its Maven artifacts (`tools/kafka/fetch.sh`);
-//! - an SQS-compatible endpoint, moto's server mode, from PyPI (`tools/moto/install.sh`).
+//! - an SQS-compatible endpoint, moto's server mode, from PyPI (`tools/moto/install.sh`);
+//! - Prometheus (Debian package), scraping the application metrics kwok emulates for pods.
 //!
 //! Brokers come with the few client operations the autoscaling tests need (fill a queue, drain
 //! it), done with the broker's own tools or its HTTP API.
@@ -18,12 +19,14 @@ mod http;
 mod kafka;
 mod nats;
 mod postgres;
+mod prometheus;
 mod rabbitmq;
 mod redis;
 mod sqs;
 
 pub use kafka::{Kafka, Offsets};
 pub use nats::JetStream;
+pub use prometheus::{Prometheus, Sample};
 pub use rabbitmq::{RABBITMQ_PASSWORD, RABBITMQ_USER, RabbitMq};
 pub use sqs::{SQS_REGION, Sqs};
 
