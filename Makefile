@@ -10,14 +10,22 @@ LOCAL_DIR  ?= .local
 # The local control plane's binaries (etcd, kube-apiserver, ..., kubectl, kwok), built once from
 # the Go modules pinned in tools/k8s and cached outside the repository.
 K8S_BIN     = $(shell tools/k8s/build.sh)
-KUBECTL    ?= $(K8S_BIN)/kubectl
+# kubectl: yours when it is on PATH (no control-plane build for a cluster of your own), else the
+# one built with the local control plane.
+KUBECTL    ?= $(or $(shell command -v kubectl 2>/dev/null),$(K8S_BIN)/kubectl)
 CLUSTER    := $(CARGO) run -q -p prism-testkit --bin prism-cluster --
-# helm, built once from the Go module pinned in tools/helm (cached outside the repository).
-HELM       ?= $(shell tools/helm/build.sh)
+# helm: yours when it is on PATH, else built once from the Go module pinned in tools/helm (cached
+# outside the repository).
+HELM       ?= $(or $(shell command -v helm 2>/dev/null),$(shell tools/helm/build.sh))
 # The autoscalers the local control plane runs (metrics-server, KEDA), built the same way.
 AUTOSCALER_BINS = PRISM_METRICS_SERVER_BIN="$$(tools/metrics-server/build.sh)" PRISM_KEDA_BIN="$$(tools/keda/build.sh)"
 # Brokers no Debian package has: Kafka from Maven, moto (SQS) from PyPI; cached like the Go builds.
 BROKER_TOOLS = PRISM_KAFKA_HOME="$$(tools/kafka/fetch.sh)" PRISM_MOTO_BIN="$$(tools/moto/install.sh)"
+# What `make test` and `make test-integration` hand the tests: where the built servers are.
+TEST_ENV    = PRISM_K8S_BIN="$$(tools/k8s/build.sh)" PRISM_HELM="$$(tools/helm/build.sh)" $(AUTOSCALER_BINS) $(BROKER_TOOLS)
+# Where `make run` serves the operator's metrics: not 8080, which `kubectl port-forward
+# svc/<pattern> 8080:8080` wants on the same machine (METRICS_BIND_ADDRESS or ARGS override it).
+RUN_METRICS_ADDR ?= 127.0.0.1:8090
 CHART      := charts/prism-operator
 # The operator's image (deploy, docker-build, docker-push) and the engine building it.
 IMG        ?= prism-operator:latest
@@ -53,9 +61,19 @@ helm-bin: ## Build (once) and print the path of helm (pinned in tools/helm)
 
 .PHONY: test
 test: ## Run every test: unit tests, CRD drift, and integration tests on a local control plane
+	@hack/toolchain.sh
 	hack/deps.sh
-	PRISM_K8S_BIN="$$(tools/k8s/build.sh)" PRISM_HELM="$$(tools/helm/build.sh)" $(AUTOSCALER_BINS) $(BROKER_TOOLS) \
-	  $(CARGO) test --workspace --all-targets
+	$(TEST_ENV) $(CARGO) test --workspace --all-targets
+
+.PHONY: test-integration
+test-integration: ## Only the integration tests (crates/*/tests: real control plane, autoscalers, brokers)
+	@hack/toolchain.sh
+	hack/deps.sh
+	$(TEST_ENV) $(CARGO) test --workspace --test '*'
+
+.PHONY: test-e2e
+test-e2e: ## End to end on the local control plane: make dev, then every sample (kubectl apply -f config/samples/) and the sample stack prism-dev Ready
+	DEV_EXIT_AFTER_READY=1 DEV_E2E=1 hack/dev.sh
 
 .PHONY: lint
 lint: ## Formatting and clippy with warnings as errors
@@ -84,6 +102,7 @@ uninstall: ## Remove the CRDs (and with them every Prism resource) from the curr
 
 .PHONY: cluster-up
 cluster-up: ## Start the local control plane (with metrics-server, KEDA and Prometheus) in the background; kubeconfig in .local/kubeconfig
+	@hack/toolchain.sh
 	@hack/deps.sh
 	@PRISM_K8S_BIN="$$(tools/k8s/build.sh)" $(CARGO) build -q -p prism-testkit --bin prism-cluster
 	@PRISM_K8S_BIN="$$(tools/k8s/build.sh)" $(AUTOSCALER_BINS) $(CLUSTER) up --dir $(LOCAL_DIR) --detach
@@ -96,8 +115,8 @@ cluster-down: ## Stop the local control plane started by cluster-up
 # --- Run and deploy
 
 .PHONY: run
-run: ## Run the operator out of the cluster against the current kubeconfig (LOG_LEVEL, ARGS="...")
-	$(CARGO) run -p prism-operator -- run $(ARGS)
+run: ## Run the operator out of the cluster against the current kubeconfig (LOG_LEVEL, ARGS="..."; metrics on RUN_METRICS_ADDR)
+	METRICS_BIND_ADDRESS="$${METRICS_BIND_ADDRESS:-$(RUN_METRICS_ADDR)}" $(CARGO) run -p prism-operator -- run $(ARGS)
 
 .PHONY: local-run
 local-run: install run ## Install the CRDs and run the operator against the local control plane
@@ -197,6 +216,56 @@ local-status: ## Show Prism resources, Deployments, Services, HPAs and ScaledObj
 local-clean: ## Delete every Prism resource in all namespaces, then undeploy the operator (CRDs stay)
 	$(KUBECTL) delete --ignore-not-found --wait=false --all -A prismstacks,prismpatterns,prismbackends,prismnamespaces
 	$(MAKE) --no-print-directory undeploy
+
+# --- The seed's other local targets, for this environment (no Docker engine, no kind; the local
+# control plane's kwok nodes run no containers)
+
+.PHONY: local-test
+local-test: ## Apply the sample PrismStack prism-dev and show it and its children
+	$(KUBECTL) apply -f config/samples/prism_v1alpha1_prismstack.yaml
+	$(KUBECTL) get prismstack prism-dev
+	$(KUBECTL) get all -l stack=prism-dev
+
+.PHONY: local-deploy
+local-deploy: ## Deploy the operator image (IMG, default prism-operator:local) into a cluster of yours; on the local control plane: local-run
+	@if [[ "$${KUBECONFIG:-}" == "$(abspath $(LOCAL_DIR))/kubeconfig" ]]; then \
+	  echo "the local control plane's kwok nodes run no containers, so a deployed operator pod would never start;" >&2; \
+	  echo "run it as a process instead: make local-run (or make dev). With KUBECONFIG set to another cluster," >&2; \
+	  echo "make local-deploy deploys IMG there." >&2; exit 1; \
+	fi
+	$(MAKE) --no-print-directory install
+	$(MAKE) --no-print-directory deploy IMG=$(if $(filter command line environment,$(origin IMG)),$(IMG),prism-operator:local)
+
+.PHONY: local-logs
+local-logs: ## Tail the operator's log: .local/operator.log (make dev) on the local control plane, the Deployment's elsewhere
+	@if [[ "$${KUBECONFIG:-}" == "$(abspath $(LOCAL_DIR))/kubeconfig" && -f $(LOCAL_DIR)/operator.log ]]; then \
+	  tail -f $(LOCAL_DIR)/operator.log; \
+	elif [[ "$${KUBECONFIG:-}" == "$(abspath $(LOCAL_DIR))/kubeconfig" ]]; then \
+	  echo "no .local/operator.log: make dev writes it; make local-run logs to its terminal" >&2; exit 1; \
+	else \
+	  $(KUBECTL) logs -n $(OPERATOR_NS) deployment/prism-operator-controller-manager -f; \
+	fi
+
+.PHONY: docker-build-local
+docker-build-local: ## Build the operator image prism-operator:local (docker-build)
+	$(MAKE) --no-print-directory docker-build IMG=prism-operator:local
+
+.PHONY: kind-create
+kind-create: ## kind needs Docker: starts the local control plane instead (cluster-up), or kind where it works
+	@if command -v kind >/dev/null && $(CONTAINER_TOOL) info >/dev/null 2>&1; then \
+	  kind create cluster --name prism-dev && $(KUBECTL) config use-context kind-prism-dev; \
+	else \
+	  echo "no kind and Docker engine here: starting the local control plane instead (export the KUBECONFIG below)"; \
+	  $(MAKE) --no-print-directory cluster-up; \
+	fi
+
+.PHONY: kind-delete
+kind-delete: ## Stops what kind-create started (kind delete cluster, or cluster-down)
+	@if command -v kind >/dev/null && kind get clusters 2>/dev/null | grep -qx prism-dev; then \
+	  kind delete cluster --name prism-dev; \
+	else \
+	  $(MAKE) --no-print-directory cluster-down; \
+	fi
 
 # --- Benchmark (crates/prism-bench; issue 7). Builds the operator and the bench in release mode
 # (honouring CARGO_TARGET_DIR), starts its own local control plane, and writes

@@ -8,7 +8,11 @@
 # running until Ctrl-C; then it stops what it started.
 #
 #   DEV_EXIT_AFTER_READY=1  exit (and clean up) once everything is Ready (CI)
-#   DEV_METRICS_ADDR        operator metrics address (default 127.0.0.1:8080)
+#   DEV_E2E=1               then also apply every sample (kubectl apply -f config/samples/), wait
+#                           for the sample stack prism-dev and the memstore pattern, and run the
+#                           Makefile's local-* targets against it (make test-e2e)
+#   DEV_METRICS_ADDR        operator metrics address (default 127.0.0.1:8090: not 8080, which
+#                           `kubectl port-forward svc/<pattern> 8080:8080` wants)
 #   DEV_HEALTH_ADDR         operator health address (default 127.0.0.1:8081)
 #   DEV_REDIS_PORT          port of the example queue's Redis (default 16379)
 #   LOG_LEVEL               operator log filter (default info)
@@ -31,7 +35,8 @@ ready_probe() {
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
-hack/deps.sh   # redis-server for the queue example, setpriv for the control plane
+hack/toolchain.sh   # Rust and Go new enough, or one line saying what to install
+hack/deps.sh   # redis-server for the queue example, prometheus, setpriv for the control plane
 step "building the control plane and autoscaler binaries (cached after the first time) and the operator"
 k8s_bin="$(tools/k8s/build.sh)"
 export PATH="$k8s_bin:$PATH"
@@ -91,7 +96,7 @@ fi
 
 step "starting the operator (log: .local/operator.log)"
 "$bin/prism-operator" run \
-  --metrics-bind-address "${DEV_METRICS_ADDR:-127.0.0.1:8080}" \
+  --metrics-bind-address "${DEV_METRICS_ADDR:-127.0.0.1:8090}" \
   --health-probe-bind-address "${DEV_HEALTH_ADDR:-127.0.0.1:8081}" \
   >"$local_dir/operator.log" 2>&1 &
 operator_pid=$!
@@ -167,7 +172,7 @@ Everything is Ready. Point kubectl at this cluster with:
   kubectl get prism                       # every Prism resource
   kubectl get pods -l stack=prism-quickstart
   kubectl top nodes; kubectl top pods     # metrics-server's figures (kwok simulates the usage)
-  curl http://${DEV_METRICS_ADDR:-127.0.0.1:8080}/metrics   # operator metrics
+  curl http://${DEV_METRICS_ADDR:-127.0.0.1:8090}/metrics   # operator metrics
   tail -f .local/operator.log             # operator logs
 
 Watch it scale (in another terminal, after the exports above):
@@ -180,6 +185,24 @@ Watch it scale (in another terminal, after the exports above):
   kubectl get prismpattern -w             # DESIRED / REPLICAS / AVAILABLE follow the autoscalers
 
 INFO
+if [[ "${DEV_E2E:-0}" == 1 ]]; then
+  step "end to end: every sample, then the sample stack prism-dev and the memstore pattern Ready"
+  kubectl apply -f config/samples/
+  kubectl wait --for=condition=Ready prismstack/prism-dev --timeout=120s
+  kubectl wait --for=condition=Ready -n prism-system prismpattern/keyvalue-memstore-001 --timeout=120s
+  kubectl get all -l stack=prism-dev
+  grep -q "Starting workers" "$local_dir/operator.log" || { echo "the operator log has no 'Starting workers' line" >&2; exit 1; }
+  step "the Makefile's local-* targets on this cluster"
+  for target in local-test local-test-hpa local-test-keda local-test-multi local-status local-install-deps; do
+    echo "--- make $target"
+    make --no-print-directory "$target" KUBECTL=kubectl
+  done
+  echo "--- make local-clean"
+  make --no-print-directory local-clean KUBECTL=kubectl
+  kubectl wait --for=delete prismstack --all -A --timeout=120s
+  kubectl wait --for=delete prismpattern --all -A --timeout=120s
+  echo "end to end: passed"
+fi
 if [[ "${DEV_EXIT_AFTER_READY:-0}" == 1 ]]; then
   echo "DEV_EXIT_AFTER_READY=1: cleaning up and exiting."
   exit 0

@@ -85,6 +85,13 @@ pub async fn run_with(
             readiness.set(Phase::Ready);
         }
     });
+    // The line controller-runtime operators log here, which runbooks grep for.
+    tracing::info!(
+        controllers = CONTROLLERS,
+        scopes = scopes.len(),
+        concurrency = settings.concurrency,
+        "Starting workers"
+    );
     join_all(scopes.into_iter().map(|scope| {
         let settings = Settings { scope, ..settings.clone() };
         let (ctx, shutdown) = (ctx.clone(), shutdown.clone());

@@ -59,11 +59,31 @@ async fn ensure_namespace(client: &Client, name: &str) {
     api.patch(name, &PatchParams::apply("prism-tests"), &Patch::Apply(&ns)).await.expect("ensure namespace");
 }
 
+/// `kubectl apply -f config/samples/` works on an empty cluster: every namespace a sample names
+/// has its own sample, applied first (files apply in name order).
+#[test]
+fn every_namespace_the_samples_name_is_a_sample_applied_before_them() {
+    let samples = samples();
+    let namespaces: Vec<(&str, &str)> = samples
+        .iter()
+        .filter(|(_, doc)| doc["kind"] == "Namespace")
+        .map(|(file, doc)| (file.as_str(), doc["metadata"]["name"].as_str().expect("name")))
+        .collect();
+    for (file, doc) in samples.iter().filter(|(_, doc)| doc["kind"] != "Namespace") {
+        let Some(ns) = doc["metadata"]["namespace"].as_str().filter(|ns| *ns != "default") else { continue };
+        let created = namespaces.iter().find(|(_, name)| *name == ns);
+        assert!(
+            created.is_some_and(|(ns_file, _)| *ns_file < file.as_str()),
+            "{file}: namespace {ns} has no earlier sample"
+        );
+    }
+}
+
 #[tokio::test]
 async fn every_sample_is_accepted_and_reads_back_unchanged() {
     let client = client().await;
     let (scratch, _guard) = prism_testkit::temp_namespace(prism_testkit::shared().await).await.expect("temp namespace");
-    let samples = samples();
+    let samples: Vec<_> = samples().into_iter().filter(|(_, doc)| doc["kind"] != "Namespace").collect();
     assert!(samples.len() >= 20, "found only {} samples", samples.len());
     for (file, doc) in &samples {
         let kind = doc["kind"].as_str().expect("kind");
