@@ -10,9 +10,10 @@ LOCAL_DIR  ?= .local
 # The local control plane's binaries (etcd, kube-apiserver, ..., kubectl, kwok), built once from
 # the Go modules pinned in tools/k8s and cached outside the repository.
 K8S_BIN     = $(shell tools/k8s/build.sh)
-# kubectl: yours when it is on PATH (no control-plane build for a cluster of your own), else the
-# one built with the local control plane.
-KUBECTL    ?= $(or $(shell command -v kubectl 2>/dev/null),$(K8S_BIN)/kubectl)
+LOCAL_KUBECONFIG = $(abspath $(LOCAL_DIR))/kubeconfig
+# kubectl: for the local control plane the one built with it (same version); for a cluster of
+# yours, yours when it is on PATH (no control-plane build), else that same built one.
+KUBECTL    ?= $(if $(filter $(LOCAL_KUBECONFIG),$(KUBECONFIG)),$(K8S_BIN)/kubectl,$(or $(shell command -v kubectl 2>/dev/null),$(K8S_BIN)/kubectl))
 CLUSTER    := $(CARGO) run -q -p prism-testkit --bin prism-cluster --
 # helm: yours when it is on PATH, else built once from the Go module pinned in tools/helm (cached
 # outside the repository).
