@@ -36,6 +36,10 @@ impl Desired {
     }
 }
 
+/// `Ready=False` reason when the API server refused a child for what it is (see
+/// `Error::rejected_child`): the owner is Failed until its spec (or the child) changes.
+pub const CHILD_REJECTED: &str = "ChildRejected";
+
 /// The conditions to store: each desired condition, keeping the stored `lastTransitionTime` when
 /// its status did not change.
 pub fn merge(stored: &[Condition], desired: &[Desired], generation: Option<i64>, now: Timestamp) -> Vec<Condition> {

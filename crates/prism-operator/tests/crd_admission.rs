@@ -254,6 +254,31 @@ fn cases() -> Vec<Case> {
             expect: &["spec.service.type", "Unsupported value: \"Ingress\""],
         },
         Case {
+            what: "config keys that become the same environment variable",
+            kind: "PrismPattern",
+            spec: pattern(json!({"config": {"a-b": "1", "a_b": "2"}})),
+            expect: &["spec.config", "become the same environment variable"],
+        },
+        Case {
+            what: "config keys that differ only in case",
+            kind: "PrismPattern",
+            spec: pattern(json!({"config": {"maxKeys": 1, "MAXKEYS": 2}})),
+            expect: &["spec.config", "become the same environment variable"],
+        },
+        Case {
+            what: "config key that is no ConfigMap key",
+            kind: "PrismPattern",
+            spec: pattern(json!({"config": {"a/b": "1"}})),
+            expect: &["spec.config", "only letters, digits"],
+        },
+        Case {
+            what: "stack pattern config key that is no ConfigMap key",
+            kind: "PrismStack",
+            spec: json!({"patterns": [{"name": "kv", "type": "keyvalue", "backend": "memstore",
+                "config": {"cache ttl": "1h"}}]}),
+            expect: &["spec.patterns[0].config", "only letters, digits"],
+        },
+        Case {
             what: "config value that is an object",
             kind: "PrismPattern",
             spec: pattern(json!({"config": {"nested": {"a": 1}}})),
@@ -405,6 +430,37 @@ async fn invalid_specs_are_rejected_naming_the_field() {
                 }
             }
             Err(e) => panic!("{}: unexpected error {e}", case.what),
+        }
+    }
+}
+
+/// Names that would make a derived child name or label value too long are refused at admission,
+/// and the longest allowed name is accepted.
+#[tokio::test]
+async fn names_too_long_for_their_children_are_rejected() {
+    let client = client().await;
+    let (ns, _guard) = prism_testkit::temp_namespace(prism_testkit::shared().await).await.expect("temp namespace");
+    let kinds = [
+        ("PrismPattern", pattern(json!({})), 63),
+        ("PrismBackend", json!({"type": "memory", "provider": "memstore"}), 63),
+        ("PrismStack", json!({}), 57),
+    ];
+    for (kind, spec, max) in kinds {
+        let api = dynamic_api(&client, kind, &ns);
+        let params = PostParams { dry_run: true, ..PostParams::default() };
+        let object = |name: String| -> DynamicObject {
+            serde_json::from_value(json!({"apiVersion": "prism.io/v1alpha1", "kind": kind,
+                "metadata": {"name": name, "namespace": ns}, "spec": spec}))
+            .expect("dynamic object")
+        };
+        api.create(&params, &object("n".repeat(max))).await.unwrap_or_else(|e| panic!("{kind}: {max} characters: {e}"));
+        match api.create(&params, &object("n".repeat(max + 1))).await {
+            Err(kube::Error::Api(status)) => assert!(
+                status.code == 422 && status.message.contains(&format!("metadata.name must be at most {max} characters")),
+                "{kind}: {}",
+                status.message
+            ),
+            other => panic!("{kind}: {} characters: expected a rejection, got {other:?}", max + 1),
         }
     }
 }

@@ -33,7 +33,8 @@ use super::common::{DURATION_PATTERN, ObjectReference};
         json_path = ".status.phase",
         description = "Ready, Unhealthy or Invalid"
     ),
-    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp"),
+    validation = Rule::new("size(self.metadata.name) <= 63").message("metadata.name must be at most 63 characters: it is a label value of the rendered <name>-prism-connection ConfigMap and <name>-prism-credentials Secret"),
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.provider == 'memstore' || has(self.connection)")

@@ -379,3 +379,13 @@ impl JsonSchema for ConfigValue {
 
 /// Pattern-specific settings, passed to the runner (see the PrismPattern `config` field).
 pub type PatternConfig = BTreeMap<String, ConfigValue>;
+
+/// CEL: every `config` key is a valid ConfigMap key (letters, digits, `-`, `_`, `.`).
+pub const CONFIG_KEYS_RULE: &str = "self.all(k, k.matches('^[-._a-zA-Z0-9]+$'))";
+/// Message of [`CONFIG_KEYS_RULE`].
+pub const CONFIG_KEYS_MESSAGE: &str = "config keys may hold only letters, digits, '-', '_' and '.'";
+/// CEL: no two `config` keys become the same environment variable `PRISM_CONFIG_<KEY>` (key
+/// upper-cased, `-` and `.` as `_`), e.g. `a-b` and `a_b`, or `maxKeys` and `MAXKEYS`.
+pub const CONFIG_ENV_RULE: &str = "self.all(k, self.filter(j, j.upperAscii().replace('-', '_').replace('.', '_') == k.upperAscii().replace('-', '_').replace('.', '_')).size() == 1)";
+/// Message of [`CONFIG_ENV_RULE`].
+pub const CONFIG_ENV_MESSAGE: &str = "two config keys become the same environment variable PRISM_CONFIG_<KEY> (upper-cased, '-' and '.' as '_'), e.g. a-b and a_b: rename one";

@@ -84,6 +84,8 @@ pub struct PrismPatternSpec {
     /// environment variables `PRISM_CONFIG_<KEY>` (key upper-cased, non-alphanumerics as `_`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 128))]
+    #[x_kube(validation = Rule::new(super::common::CONFIG_KEYS_RULE).message(super::common::CONFIG_KEYS_MESSAGE))]
+    #[x_kube(validation = Rule::new(super::common::CONFIG_ENV_RULE).message(super::common::CONFIG_ENV_MESSAGE))]
     pub config: Option<PatternConfig>,
     /// Service exposing the runner. When unset, no Service is created and the runner listens on
     /// port 8080.

@@ -213,6 +213,9 @@ pub struct StackPatternSpec {
     /// Pattern-specific settings (strings or whole numbers), e.g. `natsUrl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("maxProperties" = 128))]
+    /// Keys that would become the same environment variable (`a-b` and `a_b`) are refused when
+    /// the PrismPattern this entry becomes is applied; the stack's `Ready` condition then says so.
+    #[x_kube(validation = Rule::new(super::common::CONFIG_KEYS_RULE).message(super::common::CONFIG_KEYS_MESSAGE))]
     pub config: Option<PatternConfig>,
     /// Placement of the runner pods (becomes the PrismPattern's `placement`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -28,9 +28,9 @@ use kube::{
     },
 };
 use prism_api::v1alpha1::{KedaTrigger, PrismBackend, PrismPattern, PrismPatternStatus};
-use tracing::{debug, info, instrument};
+use tracing::{debug, info, instrument, warn};
 
-use self::validate::{BackendConfig, Resolved};
+use self::validate::{BackendConfig, Invalid, Resolved};
 use super::{Changes, Scope, children, keda_watch, wait};
 use crate::{
     apply,
@@ -166,17 +166,33 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
     let observed = match validate::validate(&pattern, &ns, owner.clone(), &resolved, &ctx.base.defaults) {
         Ok(valid) => {
             let children = build::build(&valid);
-            let (deployment, applied) = apply_children(&ctx, &ns, &owner.uid, children, &mut changes).await?;
-            debug!(elapsed = ?started.elapsed(), "children applied");
-            let autoscaler = keda_watch::live_autoscaler(&ctx.hpas, &ctx.scaled_objects, &ns, &pattern.name_any());
-            let mut observed = status::observe(&valid, Some(&deployment), &autoscaler);
-            if let Err(e) = applied {
-                // The API server (e.g. KEDA's admission webhook) refused the autoscaler: say so in
-                // the status too, then fail the reconcile for its Event and backoff.
-                status::autoscaler_refused(&mut observed, &e);
-                autoscaler_failed = Some(e);
+            match apply_children(&ctx, &ns, &owner.uid, children, &mut changes).await {
+                Ok((deployment, applied)) => {
+                    debug!(elapsed = ?started.elapsed(), "children applied");
+                    let autoscaler =
+                        keda_watch::live_autoscaler(&ctx.hpas, &ctx.scaled_objects, &ns, &pattern.name_any());
+                    let mut observed = status::observe(&valid, Some(&deployment), &autoscaler);
+                    if let Err(e) = applied {
+                        // The API server (e.g. KEDA's admission webhook) refused the autoscaler: say
+                        // so in the status too, then fail the reconcile for its Event and backoff.
+                        status::autoscaler_refused(&mut observed, &e);
+                        autoscaler_failed = Some(e);
+                    }
+                    observed
+                }
+                // Applying the same child again cannot succeed: report it (condition, Event) and
+                // wait for the spec or the child to change instead of retrying on a timer.
+                Err(e) => match e.rejected_child() {
+                    Some(message) => {
+                        ctx.base.metrics.failure("PrismPattern", conditions::CHILD_REJECTED);
+                        warn!(%message, "child rejected by the API server; waiting for a change");
+                        let cached = ctx.deployments.get(&ObjectRef::new(&pattern.name_any()).within(&ns));
+                        let rejected = Invalid { reason: conditions::CHILD_REJECTED, message };
+                        status::invalid(&rejected, cached.as_deref())
+                    }
+                    None => return Err(e),
+                },
             }
-            observed
         }
         Err(invalid) => {
             // Leave running children alone: a bad edit must not take the runners down.

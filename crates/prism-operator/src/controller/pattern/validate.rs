@@ -128,6 +128,7 @@ pub fn validate(
         .map_err(|e: PlacementError| Invalid { reason: e.reason(), message: format!("spec.placement: {e}") })?;
 
     let port = spec.port();
+    let env = config_env(pattern)?;
     let mut container = Container {
         name: format!("{}-runner", spec.pattern),
         image: Some(spec.image.clone().unwrap_or_else(|| defaults.runner_image(&spec.pattern))),
@@ -138,7 +139,7 @@ pub fn validate(
             protocol: Some("TCP".to_owned()),
             ..Default::default()
         }]),
-        env: Some(config_env(pattern)).filter(|e| !e.is_empty()),
+        env: Some(env).filter(|e| !e.is_empty()),
         env_from: Some(env_from).filter(|e| !e.is_empty()),
         resources: placement::resources(spec.placement.as_ref(), spec.resources.as_ref()),
         readiness_probe: Some(health_probe()),
@@ -174,15 +175,25 @@ pub fn validate(
     })
 }
 
-/// `PRISM_CONFIG_<KEY>` variables for the pattern's `config`, in key order.
-fn config_env(pattern: &PrismPattern) -> Vec<EnvVar> {
-    pattern
-        .spec
-        .config
-        .iter()
-        .flatten()
-        .map(|(k, v)| EnvVar { name: naming::config_env_name(k), value: Some(v.to_string()), value_from: None })
-        .collect()
+/// `PRISM_CONFIG_<KEY>` variables for the pattern's `config`, in key order. Two keys that become
+/// the same variable (`a-b` and `a_b`, `maxKeys` and `MAXKEYS`) are refused: the API server would
+/// reject the Deployment, and the runner could see only one of the values.
+fn config_env(pattern: &PrismPattern) -> Result<Vec<EnvVar>, Invalid> {
+    let mut seen: BTreeMap<String, &str> = BTreeMap::new();
+    let mut env = Vec::new();
+    for (key, value) in pattern.spec.config.iter().flatten() {
+        let name = naming::config_env_name(key);
+        if let Some(first) = seen.insert(name.clone(), key) {
+            return Err(Invalid {
+                reason: "ConfigKeyConflict",
+                message: format!(
+                    "spec.config keys {first:?} and {key:?} both become the environment variable {name}: rename one"
+                ),
+            });
+        }
+        env.push(EnvVar { name, value: Some(value.to_string()), value_from: None });
+    }
+    Ok(env)
 }
 
 fn health_probe() -> Probe {
@@ -193,5 +204,33 @@ fn health_probe() -> Probe {
             ..Default::default()
         }),
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prism_api::v1alpha1::{ConfigValue, PrismPatternSpec};
+
+    use super::*;
+
+    fn with_config(keys: &[&str]) -> PrismPattern {
+        let config = keys.iter().map(|k| ((*k).to_owned(), ConfigValue::String("v".into()))).collect();
+        let spec = PrismPatternSpec { config: Some(config), ..Default::default() };
+        PrismPattern::new("kv", spec)
+    }
+
+    #[test]
+    fn config_keys_that_become_one_variable_are_refused_naming_both() {
+        let env = config_env(&with_config(&["maxKeys", "cache.ttl"])).expect("distinct");
+        let names: Vec<&str> = env.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["PRISM_CONFIG_CACHE_TTL", "PRISM_CONFIG_MAXKEYS"]);
+        for keys in [["a-b", "a_b"], ["MAXKEYS", "maxKeys"], ["a.b", "a-b"]] {
+            let invalid = config_env(&with_config(&keys)).expect_err("collision");
+            assert_eq!(invalid.reason, "ConfigKeyConflict");
+            let env = naming::config_env_name(keys[0]);
+            for part in [keys[0], keys[1], env.as_str(), "spec.config"] {
+                assert!(invalid.message.contains(part), "{part}: {}", invalid.message);
+            }
+        }
     }
 }

@@ -21,15 +21,22 @@ use k8s_openapi::{
         policy::v1::PodDisruptionBudget,
         rbac::v1::{Role, RoleBinding},
     },
+    apimachinery::pkg::apis::meta::v1::OwnerReference,
     jiff::Timestamp,
 };
 use kube::{
     Api, Resource, ResourceExt,
     api::DynamicObject,
-    runtime::{Controller, controller::Action, events::EventType, reflector::Store, watcher},
+    runtime::{
+        Controller,
+        controller::Action,
+        events::EventType,
+        reflector::{ObjectRef, Store},
+        watcher,
+    },
 };
 use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismStack, PrismStackStatus};
-use tracing::{info, instrument};
+use tracing::{info, instrument, warn};
 
 use super::{Changes, Scope, children::ensure_all, keda_watch, wait};
 use crate::{
@@ -133,11 +140,25 @@ async fn reconcile(stack: Arc<PrismStack>, ctx: Arc<Ctx>) -> Result<Action, Erro
     let owner = stack.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
     let valid = validate::validate(&stack, &ns, owner.clone(), ctx.base.keda_installed(), &ctx.base.defaults);
     let desired = build::build(&valid);
+    let (proxy_name, admin_name) = (desired.proxy_name.clone(), desired.admin_name.clone());
     let mut changes = Changes::default();
-    let live = apply_children(&ctx, &ns, &owner.uid, desired, &mut changes).await?;
-    let proxy_name = naming::proxy_name(&stack.name_any());
+    let mut rejected = None;
+    let live = match apply_children(&ctx, &ns, &owner.uid, desired, &mut changes).await {
+        Ok(live) => live,
+        // Applying the same child again cannot succeed: report it (condition, Event) and wait for
+        // the spec or the child to change instead of retrying on a timer.
+        Err(e) => match e.rejected_child() {
+            Some(message) => {
+                ctx.base.metrics.failure("PrismStack", conditions::CHILD_REJECTED);
+                warn!(%message, "child rejected by the API server; waiting for a change");
+                rejected = Some(message);
+                cached_live(&ctx, &ns, &owner.uid, &proxy_name, &admin_name)
+            }
+            None => return Err(e),
+        },
+    };
     let proxy_autoscaler = keda_watch::live_autoscaler(&ctx.hpas, &ctx.scaled_objects, &ns, &proxy_name);
-    let observed = status::observe(
+    let mut observed = status::observe(
         &valid,
         live.proxy.as_ref(),
         live.admin.as_ref(),
@@ -145,6 +166,9 @@ async fn reconcile(stack: Arc<PrismStack>, ctx: Arc<Ctx>) -> Result<Action, Erro
         &live.backends,
         &proxy_autoscaler,
     );
+    if let Some(message) = rejected {
+        status::rejected(&mut observed, message);
+    }
     changes.publish(&ctx.base, &*stack).await;
     write_status(&ctx, &stack, &ns, observed).await?;
     ctx.base.reset_backoff(&Context::key(&*stack));
@@ -229,6 +253,33 @@ async fn apply_children(
         })
     };
     Ok(Live { proxy: find(&d.proxy_name), admin: find(&d.admin_name), patterns, backends })
+}
+
+/// What the caches show of the children the status depends on, when applying them stopped.
+fn cached_live(ctx: &Ctx, ns: &str, uid: &str, proxy: &str, admin: &str) -> Live {
+    let deployment = |name: &str| ctx.deployments.get(&ObjectRef::new(name).within(ns)).map(|d| (*d).clone());
+    let owned = |refs: Option<&Vec<OwnerReference>>| {
+        refs.is_some_and(|r| r.iter().any(|o| o.uid == uid))
+    };
+    let in_ns = |o: &Option<String>| o.as_deref() == Some(ns);
+    Live {
+        proxy: deployment(proxy),
+        admin: deployment(admin),
+        patterns: ctx
+            .patterns
+            .state()
+            .iter()
+            .filter(|p| in_ns(&p.metadata.namespace) && owned(p.metadata.owner_references.as_ref()))
+            .map(|p| (**p).clone())
+            .collect(),
+        backends: ctx
+            .backends
+            .state()
+            .iter()
+            .filter(|b| in_ns(&b.metadata.namespace) && owned(b.metadata.owner_references.as_ref()))
+            .map(|b| (**b).clone())
+            .collect(),
+    }
 }
 
 async fn write_status(ctx: &Ctx, stack: &PrismStack, ns: &str, observed: status::Observed) -> Result<(), Error> {

@@ -126,6 +126,15 @@ pub fn observe(
     }
 }
 
+/// The status when the API server refused one of the stack's children (`message` names it and
+/// quotes the server): Failed, with `Ready=False` saying why; the other conditions stay as observed.
+pub fn rejected(observed: &mut Observed, message: String) {
+    observed.phase = StackPhase::Failed;
+    for c in observed.conditions.iter_mut().filter(|c| c.type_ == READY) {
+        *c = Desired::new(READY, false, crate::status::CHILD_REJECTED, message.clone());
+    }
+}
+
 /// `AutoscalingReady` of the whole stack: the proxy's autoscaler and every pattern's
 /// `AutoscalingReady`, naming each one that is not scaling.
 fn autoscaling(v: &ValidatedStack, patterns: &[PrismPattern], proxy: &autoscaling::Live) -> Desired {
