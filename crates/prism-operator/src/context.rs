@@ -7,6 +7,7 @@ use std::{
     time::Duration,
 };
 
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::{
     Client, Resource,
     runtime::events::{Event, EventType, Recorder, Reporter},
@@ -110,6 +111,18 @@ impl Context {
         action: &str,
         note: String,
     ) {
+        self.publish_to(&obj.object_ref(&()), type_, reason, action, note).await;
+    }
+
+    /// [`Context::publish`] for an object known only by its reference.
+    pub async fn publish_to(
+        &self,
+        reference: &ObjectReference,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
         let mut note = note;
         if note.len() > NOTE_MAX {
             let mut cut = NOTE_MAX - 3;
@@ -121,7 +134,7 @@ impl Context {
         }
         let event =
             Event { type_, reason: reason.to_owned(), note: Some(note), action: action.to_owned(), secondary: None };
-        if let Err(err) = self.recorder.publish(&event, &obj.object_ref(&())).await {
+        if let Err(err) = self.recorder.publish(&event, reference).await {
             tracing::warn!(%err, reason, "failed to publish event");
         }
     }

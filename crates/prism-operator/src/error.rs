@@ -204,7 +204,13 @@ mod tests {
         assert!(apply(api(400, "BadRequest", "bad")).rejected_child().is_some());
         let typed = "failed to create typed patch object (/v1, Kind=Deployment): .spec.template.spec.containers[name=\"runner\"].env: duplicate entries for key [name=\"PRISM_CONFIG_A_B\"]";
         assert!(apply(api(500, "InternalError", typed)).rejected_child().is_some());
-        for (code, reason) in [(409, "Conflict"), (429, "TooManyRequests"), (500, "InternalError"), (503, "ServiceUnavailable"), (403, "Forbidden")] {
+        for (code, reason) in [
+            (409, "Conflict"),
+            (429, "TooManyRequests"),
+            (500, "InternalError"),
+            (503, "ServiceUnavailable"),
+            (403, "Forbidden"),
+        ] {
             assert_eq!(apply(api(code, reason, "try again")).rejected_child(), None, "{code}");
         }
         let status = Error::PatchStatus { source: api(422, "Invalid", INVALID) };

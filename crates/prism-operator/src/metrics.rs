@@ -29,6 +29,17 @@ pub struct FailureLabels {
     pub reason: String,
 }
 
+/// Labels naming one object.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ObjectLabels {
+    /// Its kind.
+    pub kind: String,
+    /// Its namespace.
+    pub namespace: String,
+    /// Its name.
+    pub name: String,
+}
+
 /// Labels of an applied (or deleted) child object.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AppliedLabels {
@@ -43,6 +54,7 @@ pub struct AppliedLabels {
 /// The operator's metrics and their registry.
 pub struct Metrics {
     registry: Registry,
+    undecodable: Family<ObjectLabels, Gauge<i64, AtomicI64>>,
     reconciles: Family<ControllerLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
     duration: Family<ControllerLabels, Histogram>,
@@ -76,7 +88,13 @@ impl Default for Metrics {
             "1 while this instance holds the leader lease (or runs without election)",
             leader.clone(),
         );
-        Self { registry, reconciles, failures, duration, in_flight, applied, leader }
+        let undecodable = Family::<ObjectLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "undecodable_objects",
+            "1 for each object of the operator's kinds it cannot decode and skips (stored under another schema)",
+            undecodable.clone(),
+        );
+        Self { registry, undecodable, reconciles, failures, duration, in_flight, applied, leader }
     }
 }
 
@@ -115,6 +133,25 @@ impl Metrics {
         let labels =
             AppliedLabels { controller: controller.to_owned(), kind: kind.to_owned(), outcome: outcome.to_owned() };
         self.applied.get_or_create(&labels).inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+    }
+
+    /// Marks an object as undecodable (skipped), or no longer.
+    pub fn undecodable(
+        &self,
+        kind: &str,
+        meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+        now: bool,
+    ) {
+        let labels = ObjectLabels {
+            kind: kind.to_owned(),
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            name: meta.name.clone().unwrap_or_default(),
+        };
+        if now {
+            self.undecodable.get_or_create(&labels).set(1);
+        } else {
+            self.undecodable.remove(&labels);
+        }
     }
 
     /// Records whether this instance leads.

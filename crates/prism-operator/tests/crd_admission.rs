@@ -456,7 +456,8 @@ async fn names_too_long_for_their_children_are_rejected() {
         api.create(&params, &object("n".repeat(max))).await.unwrap_or_else(|e| panic!("{kind}: {max} characters: {e}"));
         match api.create(&params, &object("n".repeat(max + 1))).await {
             Err(kube::Error::Api(status)) => assert!(
-                status.code == 422 && status.message.contains(&format!("metadata.name must be at most {max} characters")),
+                status.code == 422
+                    && status.message.contains(&format!("metadata.name must be at most {max} characters")),
                 "{kind}: {}",
                 status.message
             ),

@@ -99,7 +99,8 @@ async fn a_runner_deployment_the_api_server_rejects_fails_the_pattern_readably()
 async fn a_proxy_deployment_the_api_server_rejects_fails_the_stack_readably() {
     let (client, ns, _guard, _op) = setup().await;
     let name = "skewed";
-    let spread = json!([{"maxSkew": 0, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}]);
+    let spread =
+        json!([{"maxSkew": 0, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}]);
     support::create(
         &client,
         &ns,
@@ -118,7 +119,11 @@ async fn a_proxy_deployment_the_api_server_rejects_fails_the_stack_readably() {
         }
     })
     .await;
-    assert!(ready.message.starts_with(&format!("the API server rejected Deployment {name}-proxy: ")), "{}", ready.message);
+    assert!(
+        ready.message.starts_with(&format!("the API server rejected Deployment {name}-proxy: ")),
+        "{}",
+        ready.message
+    );
     assert!(ready.message.contains("maxSkew"), "{}", ready.message);
     assert_readable("the condition", &ready.message);
     let note = warning(&client, &ns, name, "ChildRejected").await;

@@ -73,6 +73,123 @@ where
     (store, stream)
 }
 
+/// Who hears of an object [`guarded_cache`] cannot decode.
+#[derive(Clone)]
+pub enum Undecodable {
+    /// The kind's own controller: a warning, the gauge, one Warning Event per version.
+    Report(std::sync::Arc<Context>),
+    /// Another controller's cache of the kind: skipped silently (its controller reports it).
+    Skip,
+}
+
+/// [`cache`] for the operator's own kinds. An object stored in a shape the types cannot decode
+/// (written under an older or looser schema) would otherwise fail the whole list, and the
+/// controller would never sync: it is left out instead (and reported, see [`Undecodable`]), so
+/// every other object keeps reconciling; it comes back once it is fixed.
+pub fn guarded_cache<K>(
+    api: Api<kube::core::DeserializeGuard<K>>,
+    config: kube::runtime::watcher::Config,
+    undecodable: Undecodable,
+) -> (
+    kube::runtime::reflector::Store<K>,
+    impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
+)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    use futures::StreamExt;
+    use kube::runtime::{WatchStreamExt, reflector, watcher};
+    let (store, writer) = reflector::store();
+    // resourceVersion last reported, by namespace/name: one report per version of an object.
+    let mut reported: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let stream = watcher(api, config)
+        .backoff(crate::backoff::watch_backoff())
+        .filter_map(move |event| futures::future::ready(decoded(event, &undecodable, &mut reported)))
+        .modify(trim)
+        .reflect(writer)
+        .touched_objects();
+    (store, stream)
+}
+
+/// The watch event with its object decoded, or `None` (after reporting) when it cannot be.
+fn decoded<K>(
+    event: Result<kube::runtime::watcher::Event<kube::core::DeserializeGuard<K>>, kube::runtime::watcher::Error>,
+    undecodable: &Undecodable,
+    reported: &mut std::collections::HashMap<String, String>,
+) -> Option<Result<kube::runtime::watcher::Event<K>, kube::runtime::watcher::Error>>
+where
+    K: Resource<DynamicType = ()>,
+{
+    use kube::runtime::watcher::Event;
+    let mut check = |guard: kube::core::DeserializeGuard<K>, deleted: bool| -> Option<K> {
+        let meta = kube::Resource::meta(&guard);
+        let key =
+            format!("{}/{}", meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default());
+        match guard.0 {
+            Ok(obj) => {
+                if let (Some(_), Undecodable::Report(ctx)) = (reported.remove(&key), undecodable) {
+                    ctx.metrics.undecodable(&K::kind(&()), obj.meta(), false);
+                }
+                Some(obj)
+            }
+            Err(invalid) => {
+                if let Undecodable::Report(ctx) = undecodable {
+                    if deleted {
+                        reported.remove(&key);
+                        ctx.metrics.undecodable(&K::kind(&()), &invalid.metadata, false);
+                    } else {
+                        let version = invalid.metadata.resource_version.clone().unwrap_or_default();
+                        if reported.insert(key, version.clone()).as_ref() != Some(&version) {
+                            report::<K>(ctx, invalid);
+                        }
+                    }
+                }
+                None
+            }
+        }
+    };
+    Some(event.map(|e| match e {
+        Event::Apply(g) => check(g, false).map(Event::Apply),
+        Event::InitApply(g) => check(g, false).map(Event::InitApply),
+        Event::Delete(g) => check(g, true).map(Event::Delete),
+        Event::Init => Some(Event::Init),
+        Event::InitDone => Some(Event::InitDone),
+    }))
+    .and_then(|r| r.transpose())
+}
+
+/// Logs, counts and (in the background) publishes a Warning Event on an object that cannot be
+/// decoded.
+fn report<K: Resource<DynamicType = ()>>(
+    ctx: &std::sync::Arc<Context>,
+    invalid: kube::core::error_boundary::InvalidObject,
+) {
+    let kind = K::kind(&());
+    let meta = &invalid.metadata;
+    tracing::warn!(
+        kind = %kind,
+        namespace = meta.namespace.as_deref().unwrap_or_default(),
+        name = meta.name.as_deref().unwrap_or_default(),
+        error = %invalid.error,
+        "cannot decode the object (stored under another schema?): skipped until it is fixed or deleted"
+    );
+    ctx.metrics.undecodable(&kind, meta, true);
+    let reference = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(K::api_version(&()).into_owned()),
+        kind: Some(kind.into_owned()),
+        name: meta.name.clone(),
+        namespace: meta.namespace.clone(),
+        uid: meta.uid.clone(),
+        resource_version: meta.resource_version.clone(),
+        ..Default::default()
+    };
+    let note = format!("the operator cannot read this object and skips it until it is fixed: {}", invalid.error);
+    let ctx = ctx.clone();
+    tokio::spawn(async move {
+        ctx.publish_to(&reference, EventType::Warning, "Undecodable", "Decode", note).await;
+    });
+}
+
 /// Logs what a controller's run stream yields: successes at trace level, reconciles that did
 /// not complete at debug level (their errors are already reported by the error policy).
 pub async fn log_results<K, E, S>(results: S)

@@ -56,6 +56,24 @@ impl Operator {
         namespace: &str,
         configure: impl FnOnce(&mut prism_operator::runtime::Settings),
     ) -> Self {
+        Self::start_full(cp, namespace, configure, prism_operator::runtime::Services::default()).await
+    }
+
+    /// Like [`Operator::start`], with the metrics and readiness the test reads.
+    pub async fn start_with_services(
+        cp: &prism_testkit::ControlPlane,
+        namespace: &str,
+        services: prism_operator::runtime::Services,
+    ) -> Self {
+        Self::start_full(cp, namespace, |_| {}, services).await
+    }
+
+    async fn start_full(
+        cp: &prism_testkit::ControlPlane,
+        namespace: &str,
+        configure: impl FnOnce(&mut prism_operator::runtime::Settings),
+        services: prism_operator::runtime::Services,
+    ) -> Self {
         let user_agent = format!("prism-operator-test/{namespace}");
         let config = prism_operator::runtime::with_user_agent(cp.kube_config().await.expect("config"), &user_agent);
         let client = Client::try_from(config).expect("client");
@@ -68,7 +86,7 @@ impl Operator {
         };
         configure(&mut settings);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(prism_operator::runtime::run(client, settings, async move {
+        let task = tokio::spawn(prism_operator::runtime::run_with(client, settings, services, async move {
             let _ = rx.await;
         }));
         Self { user_agent, stop: Some(tx), task }
@@ -146,6 +164,11 @@ pub async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Result<T,
 }
 
 /// KEDA ScaledObjects in `ns`.
+pub fn dynamic_pattern_api(client: &Client, ns: &str) -> Api<kube::api::DynamicObject> {
+    let ar = kube::api::ApiResource::erase::<prism_api::v1alpha1::PrismPattern>(&());
+    Api::namespaced_with(client.clone(), ns, &ar)
+}
+
 pub fn scaled_object_api(client: &Client, ns: &str) -> Api<kube::api::DynamicObject> {
     use kube::api::{ApiResource, GroupVersionKind};
     let ar = ApiResource::from_gvk_with_plural(

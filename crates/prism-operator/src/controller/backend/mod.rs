@@ -32,6 +32,7 @@ use k8s_openapi::{
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::DynamicObject,
+    core::DeserializeGuard,
     core::PartialObjectMeta,
     runtime::{
         Controller, WatchStreamExt,
@@ -51,7 +52,7 @@ use self::{
     status::Observation,
     validate::{Resolved, SecretLookup, ValidatedBackend},
 };
-use super::{Changes, Scope, children, keda_watch};
+use super::{Changes, Scope, Undecodable, children, keda_watch};
 use crate::{
     apply,
     context::{Context, Synced},
@@ -96,7 +97,11 @@ pub async fn run(
         .touched_objects();
 
     // Status writes (ours) do not change the generation: they need no reconcile.
-    let (reader, backend_events) = super::cache(scope.api::<PrismBackend>(&client), watcher::Config::default());
+    let (reader, backend_events) = super::guarded_cache(
+        scope.api::<DeserializeGuard<PrismBackend>>(&client),
+        watcher::Config::default(),
+        Undecodable::Report(base.clone()),
+    );
     let backend_events = backend_events.predicate_filter(predicates::generation, Default::default());
     let controller = Controller::for_stream(backend_events, reader)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))

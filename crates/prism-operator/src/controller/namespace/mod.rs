@@ -21,6 +21,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{
     Api, ResourceExt,
     api::DeleteParams,
+    core::DeserializeGuard,
     runtime::{
         Controller,
         controller::Action,
@@ -34,7 +35,7 @@ use prism_api::v1alpha1::{PrismNamespace, PrismStack};
 use tracing::{info, instrument, warn};
 
 use self::{admin::proto::NamespaceRevocation, status::Outcome};
-use super::Scope;
+use super::{Scope, Undecodable};
 use crate::{context::Context, error::Error, status as conditions};
 
 /// Default time a deletion waits for an unreachable admin before it completes anyway.
@@ -66,7 +67,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
     let client = base.client.clone();
-    let (namespaces, namespace_events) = super::cache(scope.api::<PrismNamespace>(&client), watcher::Config::default());
+    let (namespaces, namespace_events) = super::guarded_cache(
+        scope.api::<DeserializeGuard<PrismNamespace>>(&client),
+        watcher::Config::default(),
+        Undecodable::Report(base.clone()),
+    );
     let controller = Controller::for_stream(namespace_events, namespaces.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .trigger_backoff(crate::backoff::watch_backoff());

@@ -19,6 +19,7 @@ use k8s_openapi::{
 use kube::{
     Api, Resource, ResourceExt,
     api::DynamicObject,
+    core::DeserializeGuard,
     runtime::{
         Controller,
         controller::Action,
@@ -31,7 +32,7 @@ use prism_api::v1alpha1::{KedaTrigger, PrismBackend, PrismPattern, PrismPatternS
 use tracing::{debug, info, instrument, warn};
 
 use self::validate::{BackendConfig, Invalid, Resolved};
-use super::{Changes, Scope, children, keda_watch, wait};
+use super::{Changes, Scope, Undecodable, children, keda_watch, wait};
 use crate::{
     apply,
     autoscaling::{self, Authentications, KedaRefs, TriggerBackend},
@@ -71,7 +72,11 @@ pub async fn run(
     let so_resource = keda::scaled_object_resource();
     let (scaled_objects, so_events) =
         keda_watch::scaled_objects(scope.dynamic_api(&client, &so_resource), owned, base.keda.clone());
-    let (backends, backend_events) = super::cache(scope.api::<PrismBackend>(&client), watcher::Config::default());
+    let (backends, backend_events) = super::guarded_cache(
+        scope.api::<DeserializeGuard<PrismBackend>>(&client),
+        watcher::Config::default(),
+        Undecodable::Skip,
+    );
     let ta_resource = keda::trigger_authentication_resource();
     let (trigger_auths, ta_events) = keda_watch::cache(
         scope.dynamic_api(&client, &ta_resource),
@@ -86,7 +91,11 @@ pub async fn run(
         base.keda.clone(),
         cta_resource,
     );
-    let (patterns, pattern_events) = super::cache(scope.api::<PrismPattern>(&client), watcher::Config::default());
+    let (patterns, pattern_events) = super::guarded_cache(
+        scope.api::<DeserializeGuard<PrismPattern>>(&client),
+        watcher::Config::default(),
+        Undecodable::Report(base.clone()),
+    );
 
     let controller = Controller::for_stream(pattern_events, patterns.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))

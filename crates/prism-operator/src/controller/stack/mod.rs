@@ -27,6 +27,7 @@ use k8s_openapi::{
 use kube::{
     Api, Resource, ResourceExt,
     api::DynamicObject,
+    core::DeserializeGuard,
     runtime::{
         Controller,
         controller::Action,
@@ -38,7 +39,7 @@ use kube::{
 use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismStack, PrismStackStatus};
 use tracing::{info, instrument, warn};
 
-use super::{Changes, Scope, children::ensure_all, keda_watch, wait};
+use super::{Changes, Scope, Undecodable, children::ensure_all, keda_watch, wait};
 use crate::{
     context::{Context, Synced},
     error::Error,
@@ -83,13 +84,19 @@ pub async fn run(
     let (service_accounts, sa_events) = owned!(ServiceAccount, components.clone());
     let (roles, role_events) = owned!(Role, components.clone());
     let (role_bindings, rb_events) = owned!(RoleBinding, components.clone());
-    let (patterns, pattern_events) = owned!(PrismPattern, managed.clone());
-    let (backends, backend_events) = owned!(PrismBackend, managed);
+    let (patterns, pattern_events) =
+        super::guarded_cache(scope.api::<DeserializeGuard<PrismPattern>>(&client), managed.clone(), Undecodable::Skip);
+    let (backends, backend_events) =
+        super::guarded_cache(scope.api::<DeserializeGuard<PrismBackend>>(&client), managed, Undecodable::Skip);
     let so_resource = keda::scaled_object_resource();
     let (scaled_objects, so_events) =
         keda_watch::scaled_objects(scope.dynamic_api(&client, &so_resource), components, base.keda.clone());
 
-    let (stacks, stack_events) = super::cache(scope.api::<PrismStack>(&client), watcher::Config::default());
+    let (stacks, stack_events) = super::guarded_cache(
+        scope.api::<DeserializeGuard<PrismStack>>(&client),
+        watcher::Config::default(),
+        Undecodable::Report(base.clone()),
+    );
     let controller = Controller::for_stream(stack_events, stacks.clone());
     let synced = base.track_sync(
         "PrismStack",
@@ -258,9 +265,7 @@ async fn apply_children(
 /// What the caches show of the children the status depends on, when applying them stopped.
 fn cached_live(ctx: &Ctx, ns: &str, uid: &str, proxy: &str, admin: &str) -> Live {
     let deployment = |name: &str| ctx.deployments.get(&ObjectRef::new(name).within(ns)).map(|d| (*d).clone());
-    let owned = |refs: Option<&Vec<OwnerReference>>| {
-        refs.is_some_and(|r| r.iter().any(|o| o.uid == uid))
-    };
+    let owned = |refs: Option<&Vec<OwnerReference>>| refs.is_some_and(|r| r.iter().any(|o| o.uid == uid));
     let in_ns = |o: &Option<String>| o.as_deref() == Some(ns);
     Live {
         proxy: deployment(proxy),
