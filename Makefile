@@ -82,12 +82,14 @@ lint: ## Formatting and clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 .PHONY: manifests
-manifests: ## Regenerate config/crd/bases and config/rbac/role.yaml from the code, and the chart's copies
+manifests: ## Regenerate config/crd/bases and config/rbac/role.yaml from the code, and the chart's copies (of those, the alert rules and the dashboard)
 	$(CARGO) run -q -p prism-operator -- crd --out-dir config/crd/bases
 	$(CARGO) run -q -p prism-operator -- rbac > config/rbac/role.yaml.tmp && mv config/rbac/role.yaml.tmp config/rbac/role.yaml
 	rm -f $(CHART)/crds/*.yaml && cp config/crd/bases/*.yaml $(CHART)/crds/
 	{ echo '# Copied from config/rbac/role.yaml by `make manifests`; do not edit.'; \
 	  sed -n '/^rules:/,$$p' config/rbac/role.yaml; } > $(CHART)/files/clusterrole-rules.yaml
+	cp config/prometheus/rules.yaml $(CHART)/files/prometheus-rules.yaml
+	cp config/grafana/prism-operator.json $(CHART)/files/grafana-dashboard.json
 
 .PHONY: generate
 generate: manifests ## Alias of manifests (the seeds' `make manifests generate`)

@@ -29,6 +29,15 @@ pub struct FailureLabels {
     pub reason: String,
 }
 
+/// Labels of the resource count.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResourceLabels {
+    /// Kind (PrismPattern, PrismStack, PrismBackend, PrismNamespace).
+    pub kind: String,
+    /// Phase from the object's status (`Unknown` before its first status).
+    pub phase: String,
+}
+
 /// Labels naming one object.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ObjectLabels {
@@ -55,6 +64,9 @@ pub struct AppliedLabels {
 pub struct Metrics {
     registry: Registry,
     undecodable: Family<ObjectLabels, Gauge<i64, AtomicI64>>,
+    resources: Family<ResourceLabels, Gauge<i64, AtomicI64>>,
+    /// The phase each counted object was last seen in, by kind and `namespace/name`.
+    phases: std::sync::Mutex<std::collections::HashMap<(String, String), String>>,
     reconciles: Family<ControllerLabels, Counter>,
     failures: Family<FailureLabels, Counter>,
     duration: Family<ControllerLabels, Histogram>,
@@ -94,7 +106,24 @@ impl Default for Metrics {
             "1 for each object of the operator's kinds it cannot decode and skips (stored under another schema)",
             undecodable.clone(),
         );
-        Self { registry, undecodable, reconciles, failures, duration, in_flight, applied, leader }
+        let resources = Family::<ResourceLabels, Gauge<i64, AtomicI64>>::default();
+        registry.register(
+            "resources",
+            "Objects of the operator's kinds in the watched namespaces, by kind and status phase",
+            resources.clone(),
+        );
+        Self {
+            registry,
+            undecodable,
+            resources,
+            phases: std::sync::Mutex::default(),
+            reconciles,
+            failures,
+            duration,
+            in_flight,
+            applied,
+            leader,
+        }
     }
 }
 
@@ -154,6 +183,43 @@ impl Metrics {
         }
     }
 
+    /// Counts the object `key` of `kind` in `phase` (moving it from the phase it was in).
+    pub fn observe_phase(&self, kind: &str, key: &str, phase: &str) {
+        let mut phases = self.phases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let id = (kind.to_owned(), key.to_owned());
+        if phases.get(&id).map(String::as_str) == Some(phase) {
+            return;
+        }
+        if let Some(old) = phases.insert(id, phase.to_owned()) {
+            self.resource_gauge(kind, &old).dec();
+        }
+        self.resource_gauge(kind, phase).inc();
+    }
+
+    /// Stops counting the object `key` of `kind` (deleted).
+    pub fn forget_phase(&self, kind: &str, key: &str) {
+        let mut phases = self.phases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(old) = phases.remove(&(kind.to_owned(), key.to_owned())) {
+            self.resource_gauge(kind, &old).dec();
+        }
+    }
+
+    /// Stops counting the objects of `kind` for which `keep` is false (gone after a re-list).
+    pub fn retain_phases(&self, kind: &str, keep: impl Fn(&str) -> bool) {
+        let mut phases = self.phases.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        phases.retain(|(k, key), phase| {
+            let stays = k != kind || keep(key);
+            if !stays {
+                self.resource_gauge(kind, phase).dec();
+            }
+            stays
+        });
+    }
+
+    fn resource_gauge(&self, kind: &str, phase: &str) -> Gauge<i64, AtomicI64> {
+        self.resources.get_or_create(&ResourceLabels { kind: kind.to_owned(), phase: phase.to_owned() }).clone()
+    }
+
     /// Records whether this instance leads.
     pub fn set_leader(&self, leader: bool) {
         self.leader.set(i64::from(leader));
@@ -171,6 +237,26 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resources_are_counted_by_kind_and_phase_and_forgotten() {
+        let m = Metrics::default();
+        let count = |kind: &str, phase: &str| {
+            let line = format!("prism_operator_resources{{kind=\"{kind}\",phase=\"{phase}\"}} ");
+            m.render().lines().find_map(|l| l.strip_prefix(&line).map(str::to_owned)).unwrap_or_else(|| "absent".into())
+        };
+        m.observe_phase("PrismPattern", "ns/a", "Unknown");
+        m.observe_phase("PrismPattern", "ns/a", "Running");
+        m.observe_phase("PrismPattern", "ns/a", "Running");
+        m.observe_phase("PrismPattern", "ns/b", "Running");
+        m.observe_phase("PrismStack", "ns/a", "Failed");
+        assert_eq!((count("PrismPattern", "Running"), count("PrismPattern", "Unknown")), ("2".into(), "0".into()));
+        m.forget_phase("PrismPattern", "ns/a");
+        assert_eq!(count("PrismPattern", "Running"), "1");
+        m.retain_phases("PrismPattern", |key| key != "ns/b");
+        assert_eq!(count("PrismPattern", "Running"), "0");
+        assert_eq!(count("PrismStack", "Failed"), "1", "other kinds are kept");
+    }
 
     #[test]
     fn renders_every_family_with_labels() {

@@ -205,6 +205,82 @@ fn chart_cluster_role_rules_are_the_generated_ones() {
 }
 
 #[test]
+fn chart_monitoring_files_are_the_ones_in_config() {
+    for (copy, source) in [
+        ("charts/prism-operator/files/prometheus-rules.yaml", "config/prometheus/rules.yaml"),
+        ("charts/prism-operator/files/grafana-dashboard.json", "config/grafana/prism-operator.json"),
+    ] {
+        assert!(read(copy) == read(source), "{copy} differs from {source}; run `make manifests`");
+    }
+}
+
+/// With monitoring on, the chart adds a ServiceMonitor selecting its metrics Service, the alert
+/// rules as a PrometheusRule and the dashboard as a ConfigMap, and the API server (with the
+/// prometheus-operator's own CRDs installed) accepts them; all three are off by default.
+#[tokio::test]
+async fn monitoring_objects_render_and_are_valid() {
+    let cp = prism_testkit::shared().await;
+    support::install_crds(&cp.client().await.expect("client")).await;
+    let (ns, _guard) = prism_testkit::temp_namespace(cp).await.expect("namespace");
+    for crd in prism_testkit::monitoring_crd_files().expect("prometheus-operator CRDs") {
+        let file = crd.to_string_lossy().into_owned();
+        run(kubectl(cp, &["apply", "--server-side", "--force-conflicts", "-f", &file]), None);
+    }
+    let crds = ["crd/servicemonitors.monitoring.coreos.com", "crd/prometheusrules.monitoring.coreos.com"];
+    run(kubectl(cp, &["wait", "--for=condition=Established", "--timeout=60s"]).args(crds), None);
+
+    let render = |set: &[&str]| {
+        let mut template = helm(None);
+        template.args(["template", &ns, &chart(), "--namespace", &ns]);
+        for value in set {
+            template.args(["--set", value]);
+        }
+        run(template, None)
+    };
+    let defaults = yaml_docs(&render(&[]));
+    let monitoring = ["ServiceMonitor", "PrometheusRule"];
+    assert!(!defaults.iter().any(|d| monitoring.contains(&d["kind"].as_str().unwrap_or_default())), "off by default");
+    let enabled = ["serviceMonitor.enabled=true", "prometheusRule.enabled=true", "grafanaDashboard.enabled=true"];
+    let rendered = render(&enabled);
+    let docs = yaml_docs(&rendered);
+    let find = |kind: &str| docs.iter().find(|d| d["kind"] == kind).unwrap_or_else(|| panic!("no {kind}"));
+    let monitor = find("ServiceMonitor");
+    let service = find("Service");
+    for (key, value) in monitor["spec"]["selector"]["matchLabels"].as_object().expect("matchLabels") {
+        assert_eq!(&service["metadata"]["labels"][key], value, "the ServiceMonitor selects the metrics Service");
+    }
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], service["spec"]["ports"][0]["name"]);
+    let rules = support::yaml(&read("config/prometheus/rules.yaml"));
+    assert_eq!(find("PrometheusRule")["spec"]["groups"], rules["groups"], "the PrometheusRule holds rules.yaml");
+    let dashboard = docs
+        .iter()
+        .find(|d| d["kind"] == "ConfigMap" && d["metadata"]["labels"]["grafana_dashboard"] == "1")
+        .expect("dashboard ConfigMap");
+    let json: Value =
+        serde_json::from_str(dashboard["data"]["prism-operator.json"].as_str().expect("json")).expect("JSON");
+    let source: Value = serde_json::from_str(&read("config/grafana/prism-operator.json")).expect("JSON");
+    assert_eq!(json, source);
+    let apply = ["apply", "--server-side", "--force-conflicts", "--dry-run=server", "--field-manager=chart-test"];
+    let out = run(kubectl(cp, &apply).args(["-f", "-"]), Some(&rendered));
+    assert_eq!(out.lines().count(), docs.len(), "one line per object:\n{out}");
+
+    let no_service = render_err(&ns, &["serviceMonitor.enabled=true", "metrics.service.enabled=false"]);
+    assert!(no_service.contains("serviceMonitor.enabled needs metrics.service.enabled"), "{no_service}");
+}
+
+/// `helm template` that must fail: its error output.
+fn render_err(ns: &str, set: &[&str]) -> String {
+    let mut template = helm(None);
+    template.args(["template", ns, &chart(), "--namespace", ns]);
+    for value in set {
+        template.args(["--set", value]);
+    }
+    let out = template.output().expect("helm");
+    assert!(!out.status.success(), "helm template {set:?} should fail");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
 fn makefile_installs_the_tested_keda_version() {
     let line = format!("KEDA_VERSION ?= {}", prism_testkit::KEDA_VERSION);
     assert!(read("Makefile").lines().any(|l| l == line), "the Makefile lacks `{line}`");

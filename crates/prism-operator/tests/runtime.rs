@@ -5,65 +5,14 @@
 mod support;
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::Command,
     time::{Duration, Instant},
 };
 
 use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease};
 use kube::{Api, Client};
 use serde_json::json;
-use support::eventually;
-
-/// A `prism-operator run` child process, killed on drop.
-struct Proc {
-    child: Child,
-    metrics: u16,
-    health: u16,
-}
-
-impl Proc {
-    fn start(kubeconfig: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let (metrics, health) = (free_port(), free_port());
-        let child = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
-            .arg("run")
-            .args(["--metrics-bind-address", &format!("127.0.0.1:{metrics}")])
-            .args(["--health-probe-bind-address", &format!("127.0.0.1:{health}")])
-            .args(args)
-            .env("KUBECONFIG", kubeconfig)
-            .env("LOG_LEVEL", "info")
-            .envs(envs.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prism-operator");
-        Self { child, metrics, health }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn signal(&self, signal: &str) {
-        let status =
-            Command::new("kill").args([&format!("-{signal}"), &self.pid().to_string()]).status().expect("kill");
-        assert!(status.success());
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().expect("try_wait").is_none()
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
+use support::{eventually, process::Proc};
 
 async fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -168,7 +117,7 @@ async fn leader_election_hands_over_when_the_leader_dies() {
     // SIGTERM: graceful shutdown releases the lease.
     b.signal("TERM");
     let status =
-        eventually("op-b exits", async || b.child.try_wait().map_err(|e| e.to_string())?.ok_or("running".to_owned()))
+        eventually("op-b exits", async || b.exit_status().map_err(|e| e.to_string())?.ok_or("running".to_owned()))
             .await;
     assert!(status.success(), "graceful exit: {status:?}");
     let h = holder(&client, &ns, lease).await;

@@ -9,6 +9,9 @@ pub enum Error {
     #[error("failed to provide KEDA's CRDs: {0}")]
     Keda(String),
 
+    #[error("failed to fetch a Go module's files: {0}")]
+    GoModule(String),
+
     #[error("failed to start the autoscalers: {0}")]
     Autoscalers(String),
 

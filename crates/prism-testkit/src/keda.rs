@@ -13,23 +13,23 @@ pub const KEDA_MODULE: &str = "github.com/kedacore/keda/v2";
 
 /// Downloads (once; Go caches modules) the KEDA module and returns its directory.
 pub fn keda_module_dir() -> Result<PathBuf, Error> {
-    let module = format!("{KEDA_MODULE}@{KEDA_VERSION}");
+    go_module_dir(KEDA_MODULE, KEDA_VERSION).map_err(Error::Keda)
+}
+
+/// The source directory of `module@version`, downloaded into the Go module cache if needed.
+pub(crate) fn go_module_dir(module: &str, version: &str) -> Result<PathBuf, String> {
+    let module = format!("{module}@{version}");
     let out = Command::new("go")
         .args(["mod", "download", "-json", &module])
         .env("GOTOOLCHAIN", "local")
         .env("GOFLAGS", "-mod=mod")
         .current_dir(std::env::temp_dir())
         .output()
-        .map_err(|e| Error::Keda(format!("failed to run `go mod download {module}`: {e}")))?;
+        .map_err(|e| format!("failed to run `go mod download {module}`: {e}"))?;
     let info: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| {
-        Error::Keda(format!(
-            "`go mod download {module}` printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&out.stderr)
-        ))
+        format!("`go mod download {module}` printed no JSON ({e}): {}", String::from_utf8_lossy(&out.stderr))
     })?;
-    let dir = info["Dir"]
-        .as_str()
-        .ok_or_else(|| Error::Keda(format!("`go mod download {module}` failed: {}", info["Error"])))?;
+    let dir = info["Dir"].as_str().ok_or_else(|| format!("`go mod download {module}` failed: {}", info["Error"]))?;
     Ok(PathBuf::from(dir))
 }
 

@@ -25,6 +25,7 @@ mod error;
 mod keda;
 mod kubeconfig;
 mod load;
+mod monitoring;
 mod namespace;
 mod nodes;
 mod options;
@@ -52,6 +53,7 @@ pub use error::Error;
 pub use keda::{KEDA_MODULE, KEDA_VERSION, install_keda_crds, keda_crd_files, keda_module_dir};
 pub use kubeconfig::CLUSTER_NAME;
 pub use load::{Load, Usage, parse_cpu_millis, parse_memory_bytes};
+pub use monitoring::{PROMETHEUS_OPERATOR_MODULE, PROMETHEUS_OPERATOR_VERSION, monitoring_crd_files};
 pub use namespace::{NamespaceGuard, TEMP_NAMESPACE_LABEL, TEMP_NAMESPACE_PREFIX, temp_namespace};
 pub use nodes::{
     ADD_NODE_TIMEOUT, DEFAULT_CPU, DEFAULT_MEMORY, DEFAULT_NODES_PER_ZONE, DEFAULT_PODS, DEFAULT_TOPOLOGY, LABEL_ARCH,

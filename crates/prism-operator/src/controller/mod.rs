@@ -73,89 +73,153 @@ where
     (store, stream)
 }
 
-/// Who hears of an object [`guarded_cache`] cannot decode.
+/// What a [`guarded_cache`] does besides caching.
 #[derive(Clone)]
-pub enum Undecodable {
-    /// The kind's own controller: a warning, the gauge, one Warning Event per version.
-    Report(std::sync::Arc<Context>),
-    /// Another controller's cache of the kind: skipped silently (its controller reports it).
-    Skip,
+pub enum CacheRole {
+    /// The kind's own controller's cache: reports the objects it cannot decode (a warning, the
+    /// gauge, one Warning Event per version) and counts the objects by phase
+    /// (`prism_operator_resources{kind,phase}`).
+    Primary(std::sync::Arc<Context>),
+    /// Another controller's cache of the kind: skips what it cannot decode silently (the kind's
+    /// own controller reports it).
+    Secondary,
+}
+
+/// The phase an object of the operator's kinds reports (`Unknown` before its first status).
+pub trait Phased {
+    /// The phase as the API spells it.
+    fn phase_name(&self) -> String;
+}
+
+fn phase_name<P: serde::Serialize>(phase: Option<P>) -> String {
+    phase
+        .and_then(|p| serde_json::to_value(p).ok())
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_else(|| "Unknown".to_owned())
+}
+
+impl Phased for prism_api::v1alpha1::PrismPattern {
+    fn phase_name(&self) -> String {
+        phase_name(self.status.as_ref().and_then(|s| s.phase))
+    }
+}
+impl Phased for prism_api::v1alpha1::PrismStack {
+    fn phase_name(&self) -> String {
+        phase_name(self.status.as_ref().and_then(|s| s.phase))
+    }
+}
+impl Phased for prism_api::v1alpha1::PrismBackend {
+    fn phase_name(&self) -> String {
+        phase_name(self.status.as_ref().and_then(|s| s.phase))
+    }
+}
+impl Phased for prism_api::v1alpha1::PrismNamespace {
+    fn phase_name(&self) -> String {
+        phase_name(self.status.as_ref().and_then(|s| s.phase))
+    }
 }
 
 /// [`cache`] for the operator's own kinds. An object stored in a shape the types cannot decode
 /// (written under an older or looser schema) would otherwise fail the whole list, and the
-/// controller would never sync: it is left out instead (and reported, see [`Undecodable`]), so
+/// controller would never sync: it is left out instead (and reported, see [`CacheRole`]), so
 /// every other object keeps reconciling; it comes back once it is fixed.
 pub fn guarded_cache<K>(
     api: Api<kube::core::DeserializeGuard<K>>,
     config: kube::runtime::watcher::Config,
-    undecodable: Undecodable,
+    role: CacheRole,
 ) -> (
     kube::runtime::reflector::Store<K>,
     impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Resource<DynamicType = ()> + Phased + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
 {
     use futures::StreamExt;
     use kube::runtime::{WatchStreamExt, reflector, watcher};
     let (store, writer) = reflector::store();
-    // resourceVersion last reported, by namespace/name: one report per version of an object.
-    let mut reported: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut state = GuardState::default();
     let stream = watcher(api, config)
         .backoff(crate::backoff::watch_backoff())
-        .filter_map(move |event| futures::future::ready(decoded(event, &undecodable, &mut reported)))
+        .filter_map(move |event| futures::future::ready(decoded(event, &role, &mut state)))
         .modify(trim)
         .reflect(writer)
         .touched_objects();
     (store, stream)
 }
 
+/// What a [`guarded_cache`] remembers between events.
+#[derive(Default)]
+struct GuardState {
+    /// resourceVersion last reported as undecodable, by `namespace/name`.
+    reported: std::collections::HashMap<String, String>,
+    /// The objects listed since the watch (re)started, while it lists.
+    listing: Option<std::collections::HashSet<String>>,
+}
+
 /// The watch event with its object decoded, or `None` (after reporting) when it cannot be.
 fn decoded<K>(
     event: Result<kube::runtime::watcher::Event<kube::core::DeserializeGuard<K>>, kube::runtime::watcher::Error>,
-    undecodable: &Undecodable,
-    reported: &mut std::collections::HashMap<String, String>,
+    role: &CacheRole,
+    state: &mut GuardState,
 ) -> Option<Result<kube::runtime::watcher::Event<K>, kube::runtime::watcher::Error>>
 where
-    K: Resource<DynamicType = ()>,
+    K: Resource<DynamicType = ()> + Phased,
 {
     use kube::runtime::watcher::Event;
+    let kind = K::kind(&());
     let mut check = |guard: kube::core::DeserializeGuard<K>, deleted: bool| -> Option<K> {
         let meta = kube::Resource::meta(&guard);
         let key =
             format!("{}/{}", meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default());
-        match guard.0 {
-            Ok(obj) => {
-                if let (Some(_), Undecodable::Report(ctx)) = (reported.remove(&key), undecodable) {
-                    ctx.metrics.undecodable(&K::kind(&()), obj.meta(), false);
+        let CacheRole::Primary(ctx) = role else { return guard.0.ok() };
+        if let Some(listing) = state.listing.as_mut() {
+            listing.insert(key.clone());
+        }
+        match (guard.0, deleted) {
+            (Ok(obj), false) => {
+                if state.reported.remove(&key).is_some() {
+                    ctx.metrics.undecodable(&kind, obj.meta(), false);
                 }
+                ctx.metrics.observe_phase(&kind, &key, &obj.phase_name());
                 Some(obj)
             }
-            Err(invalid) => {
-                if let Undecodable::Report(ctx) = undecodable {
-                    if deleted {
-                        reported.remove(&key);
-                        ctx.metrics.undecodable(&K::kind(&()), &invalid.metadata, false);
-                    } else {
-                        let version = invalid.metadata.resource_version.clone().unwrap_or_default();
-                        if reported.insert(key, version.clone()).as_ref() != Some(&version) {
-                            report::<K>(ctx, invalid);
-                        }
-                    }
+            (Ok(obj), true) => {
+                ctx.metrics.forget_phase(&kind, &key);
+                Some(obj)
+            }
+            (Err(invalid), true) => {
+                state.reported.remove(&key);
+                ctx.metrics.undecodable(&kind, &invalid.metadata, false);
+                None
+            }
+            (Err(invalid), false) => {
+                let version = invalid.metadata.resource_version.clone().unwrap_or_default();
+                if state.reported.insert(key, version.clone()).as_ref() != Some(&version) {
+                    report::<K>(ctx, invalid);
                 }
                 None
             }
         }
     };
-    Some(event.map(|e| match e {
-        Event::Apply(g) => check(g, false).map(Event::Apply),
-        Event::InitApply(g) => check(g, false).map(Event::InitApply),
-        Event::Delete(g) => check(g, true).map(Event::Delete),
-        Event::Init => Some(Event::Init),
-        Event::InitDone => Some(Event::InitDone),
-    }))
-    .and_then(|r| r.transpose())
+    let event = match event {
+        Err(e) => return Some(Err(e)),
+        Ok(Event::Apply(g)) => Event::Apply(check(g, false)?),
+        Ok(Event::InitApply(g)) => Event::InitApply(check(g, false)?),
+        Ok(Event::Delete(g)) => Event::Delete(check(g, true)?),
+        Ok(Event::Init) => {
+            state.listing = Some(Default::default());
+            Event::Init
+        }
+        Ok(Event::InitDone) => {
+            // Objects deleted while the watch was down get no Delete event: forget what the new
+            // list did not show.
+            if let (Some(listed), CacheRole::Primary(ctx)) = (state.listing.take(), role) {
+                ctx.metrics.retain_phases(&kind, |key| listed.contains(key));
+            }
+            Event::InitDone
+        }
+    };
+    Some(Ok(event))
 }
 
 /// Logs, counts and (in the background) publishes a Warning Event on an object that cannot be

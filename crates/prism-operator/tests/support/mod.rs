@@ -1,6 +1,7 @@
 //! Shared helpers of the operator's integration tests (run on the local control plane).
 #![allow(dead_code)]
 
+pub mod process;
 pub mod scaling;
 
 use std::time::Duration;

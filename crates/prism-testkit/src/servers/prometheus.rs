@@ -1,6 +1,8 @@
-//! Prometheus (the Debian package's server) scraping the application metrics kwok emulates for
-//! the control plane's pods: `http_requests_per_second{namespace, pod}`, one gauge per pod, from
-//! the pod annotation [`crate::REQUESTS_PER_SECOND_ANNOTATION`] (see [`crate::Usage`]).
+//! Prometheus (the Debian package's server), scraping either the application metrics kwok
+//! emulates for the control plane's pods ([`Prometheus::start`]:
+//! `http_requests_per_second{namespace, pod}`, one gauge per pod, from the pod annotation
+//! [`crate::REQUESTS_PER_SECOND_ANNOTATION`], see [`crate::Usage`]) or given targets
+//! ([`Prometheus::scraping`], e.g. the operator's `/metrics`).
 //!
 //! Targets come from kwok's own Prometheus service discovery (`/discovery/prometheus`, one target
 //! per node and metrics path), so pods on nodes added later are scraped too. Scrapes and
@@ -34,10 +36,20 @@ pub struct Sample {
 impl Prometheus {
     /// Starts Prometheus on a free port, scraping kwok's application metrics of `cp` every second.
     pub async fn start(cp: &ControlPlane) -> Result<Self, ServerError> {
+        Self::launch(&kwok_job(&cp.kwok_url(), &cp.ca_cert_path().to_string_lossy())).await
+    }
+
+    /// Starts Prometheus on a free port, scraping `targets` (`host:port`, plain HTTP `/metrics`)
+    /// every second as the job `job`.
+    pub async fn scraping(job: &str, targets: &[String]) -> Result<Self, ServerError> {
+        Self::launch(&static_job(job, targets)).await
+    }
+
+    async fn launch(jobs: &str) -> Result<Self, ServerError> {
         let program = find("prometheus", "prometheus", &[])?;
         let dir = DataDir::create(&root(), false)?;
         let port = free_port()?;
-        let config = dir.write("prometheus.yml", config(&cp.kwok_url(), &cp.ca_cert_path().to_string_lossy()))?;
+        let config = dir.write("prometheus.yml", config(jobs))?;
         let args: Vec<OsString> = vec![
             format!("--config.file={}", config.display()).into(),
             format!("--storage.tsdb.path={}", dir.path().join("data").display()).into(),
@@ -68,15 +80,22 @@ impl Prometheus {
     }
 }
 
-/// The configuration: one scrape job over kwok's discovered targets, kept to [`APP_METRIC`]'s.
-fn config(kwok_url: &str, ca_file: &str) -> String {
+/// The configuration: fast scrapes of `jobs` (`scrape_configs` entries).
+fn config(jobs: &str) -> String {
     format!(
         "global:
   scrape_interval: 1s
   scrape_timeout: 1s
   evaluation_interval: 1s
 scrape_configs:
-  - job_name: kwok-pods
+{jobs}"
+    )
+}
+
+/// One scrape job over kwok's discovered targets, kept to [`APP_METRIC`]'s.
+fn kwok_job(kwok_url: &str, ca_file: &str) -> String {
+    format!(
+        "  - job_name: kwok-pods
     honor_labels: true
     tls_config:
       ca_file: {ca_file}
@@ -90,6 +109,18 @@ scrape_configs:
         regex: {APP_METRIC}
         action: keep
 "
+    )
+}
+
+/// One scrape job over fixed targets.
+fn static_job(job: &str, targets: &[String]) -> String {
+    let targets: Vec<String> = targets.iter().map(|t| format!("'{t}'")).collect();
+    format!(
+        "  - job_name: {job}
+    static_configs:
+      - targets: [{}]
+",
+        targets.join(", ")
     )
 }
 
@@ -154,9 +185,14 @@ mod tests {
 
     #[test]
     fn the_config_keeps_only_the_application_metrics() {
-        let c = config("https://127.0.0.1:7", "/pki/ca.crt");
+        let c = config(&kwok_job("https://127.0.0.1:7", "/pki/ca.crt"));
         assert!(c.contains("url: https://127.0.0.1:7/discovery/prometheus"), "{c}");
         assert!(c.contains("regex: prism-app\n        action: keep"), "{c}");
         assert_eq!(c.matches("ca_file: /pki/ca.crt").count(), 2, "scrapes and discovery verify kwok's certificate");
+        let s = config(&static_job("operator", &["127.0.0.1:9".into(), "127.0.0.1:10".into()]));
+        assert!(
+            s.contains("job_name: operator\n    static_configs:\n      - targets: ['127.0.0.1:9', '127.0.0.1:10']"),
+            "{s}"
+        );
     }
 }

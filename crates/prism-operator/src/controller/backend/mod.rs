@@ -52,7 +52,7 @@ use self::{
     status::Observation,
     validate::{Resolved, SecretLookup, ValidatedBackend},
 };
-use super::{Changes, Scope, Undecodable, children, keda_watch};
+use super::{CacheRole, Changes, Scope, children, keda_watch};
 use crate::{
     apply,
     context::{Context, Synced},
@@ -100,7 +100,7 @@ pub async fn run(
     let (reader, backend_events) = super::guarded_cache(
         scope.api::<DeserializeGuard<PrismBackend>>(&client),
         watcher::Config::default(),
-        Undecodable::Report(base.clone()),
+        CacheRole::Primary(base.clone()),
     );
     let backend_events = backend_events.predicate_filter(predicates::generation, Default::default());
     let controller = Controller::for_stream(backend_events, reader)

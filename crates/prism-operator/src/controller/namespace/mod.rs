@@ -35,7 +35,7 @@ use prism_api::v1alpha1::{PrismNamespace, PrismStack};
 use tracing::{info, instrument, warn};
 
 use self::{admin::proto::NamespaceRevocation, status::Outcome};
-use super::{Scope, Undecodable};
+use super::{CacheRole, Scope};
 use crate::{context::Context, error::Error, status as conditions};
 
 /// Default time a deletion waits for an unreachable admin before it completes anyway.
@@ -70,7 +70,7 @@ pub async fn run(
     let (namespaces, namespace_events) = super::guarded_cache(
         scope.api::<DeserializeGuard<PrismNamespace>>(&client),
         watcher::Config::default(),
-        Undecodable::Report(base.clone()),
+        CacheRole::Primary(base.clone()),
     );
     let controller = Controller::for_stream(namespace_events, namespaces.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))

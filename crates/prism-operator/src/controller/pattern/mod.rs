@@ -32,7 +32,7 @@ use prism_api::v1alpha1::{KedaTrigger, PrismBackend, PrismPattern, PrismPatternS
 use tracing::{debug, info, instrument, warn};
 
 use self::validate::{BackendConfig, Invalid, Resolved};
-use super::{Changes, Scope, Undecodable, children, keda_watch, wait};
+use super::{CacheRole, Changes, Scope, children, keda_watch, wait};
 use crate::{
     apply,
     autoscaling::{self, Authentications, KedaRefs, TriggerBackend},
@@ -75,7 +75,7 @@ pub async fn run(
     let (backends, backend_events) = super::guarded_cache(
         scope.api::<DeserializeGuard<PrismBackend>>(&client),
         watcher::Config::default(),
-        Undecodable::Skip,
+        CacheRole::Secondary,
     );
     let ta_resource = keda::trigger_authentication_resource();
     let (trigger_auths, ta_events) = keda_watch::cache(
@@ -94,7 +94,7 @@ pub async fn run(
     let (patterns, pattern_events) = super::guarded_cache(
         scope.api::<DeserializeGuard<PrismPattern>>(&client),
         watcher::Config::default(),
-        Undecodable::Report(base.clone()),
+        CacheRole::Primary(base.clone()),
     );
 
     let controller = Controller::for_stream(pattern_events, patterns.clone())

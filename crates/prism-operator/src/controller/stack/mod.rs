@@ -39,7 +39,7 @@ use kube::{
 use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismStack, PrismStackStatus};
 use tracing::{info, instrument, warn};
 
-use super::{Changes, Scope, Undecodable, children::ensure_all, keda_watch, wait};
+use super::{CacheRole, Changes, Scope, children::ensure_all, keda_watch, wait};
 use crate::{
     context::{Context, Synced},
     error::Error,
@@ -84,10 +84,13 @@ pub async fn run(
     let (service_accounts, sa_events) = owned!(ServiceAccount, components.clone());
     let (roles, role_events) = owned!(Role, components.clone());
     let (role_bindings, rb_events) = owned!(RoleBinding, components.clone());
-    let (patterns, pattern_events) =
-        super::guarded_cache(scope.api::<DeserializeGuard<PrismPattern>>(&client), managed.clone(), Undecodable::Skip);
+    let (patterns, pattern_events) = super::guarded_cache(
+        scope.api::<DeserializeGuard<PrismPattern>>(&client),
+        managed.clone(),
+        CacheRole::Secondary,
+    );
     let (backends, backend_events) =
-        super::guarded_cache(scope.api::<DeserializeGuard<PrismBackend>>(&client), managed, Undecodable::Skip);
+        super::guarded_cache(scope.api::<DeserializeGuard<PrismBackend>>(&client), managed, CacheRole::Secondary);
     let so_resource = keda::scaled_object_resource();
     let (scaled_objects, so_events) =
         keda_watch::scaled_objects(scope.dynamic_api(&client, &so_resource), components, base.keda.clone());
@@ -95,7 +98,7 @@ pub async fn run(
     let (stacks, stack_events) = super::guarded_cache(
         scope.api::<DeserializeGuard<PrismStack>>(&client),
         watcher::Config::default(),
-        Undecodable::Report(base.clone()),
+        CacheRole::Primary(base.clone()),
     );
     let controller = Controller::for_stream(stack_events, stacks.clone());
     let synced = base.track_sync(

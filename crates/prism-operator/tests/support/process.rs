@@ -1,0 +1,59 @@
+//! The `prism-operator` binary run as a child process.
+
+use std::process::{Child, Command, Stdio};
+
+/// A `prism-operator run` child process, killed on drop.
+pub struct Proc {
+    child: Child,
+    pub metrics: u16,
+    pub health: u16,
+}
+
+impl Proc {
+    pub fn start(kubeconfig: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let (metrics, health) = (free_port(), free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
+            .arg("run")
+            .args(["--metrics-bind-address", &format!("127.0.0.1:{metrics}")])
+            .args(["--health-probe-bind-address", &format!("127.0.0.1:{health}")])
+            .args(args)
+            .env("KUBECONFIG", kubeconfig)
+            .env("LOG_LEVEL", "info")
+            .envs(envs.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start prism-operator");
+        Self { child, metrics, health }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let status =
+            Command::new("kill").args([&format!("-{signal}"), &self.pid().to_string()]).status().expect("kill");
+        assert!(status.success());
+    }
+
+    /// How it exited, once it has.
+    pub fn exit_status(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
+        self.child.try_wait()
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().expect("try_wait").is_none()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
