@@ -16,12 +16,7 @@ use serde_json::{Value, json};
 use support::{Operator, eventually};
 
 async fn setup() -> (Client, String, prism_testkit::NamespaceGuard, Operator) {
-    let cp = prism_testkit::shared_autoscaled().await;
-    let client = cp.client().await.expect("client");
-    support::install_crds(&client).await;
-    let (ns, guard) = prism_testkit::temp_namespace(cp).await.expect("namespace");
-    let operator = Operator::start(cp, &ns).await;
-    (client, ns, guard, operator)
+    support::operator_in_new_namespace(prism_testkit::shared_autoscaled().await).await
 }
 
 fn scaled_objects(client: &Client, ns: &str) -> Api<DynamicObject> {

@@ -18,12 +18,7 @@ use support::{Operator, eventually};
 const DEBUG_DUMP: [&str; 4] = ["Status {", "Some(", "ListMeta", "ApiError"];
 
 async fn setup() -> (Client, String, prism_testkit::NamespaceGuard, Operator) {
-    let cp = prism_testkit::shared().await;
-    let client = cp.client().await.expect("client");
-    support::install_crds(&client).await;
-    let (ns, guard) = prism_testkit::temp_namespace(cp).await.expect("namespace");
-    let operator = Operator::start(cp, &ns).await;
-    (client, ns, guard, operator)
+    support::operator_in_new_namespace(prism_testkit::shared().await).await
 }
 
 fn assert_readable(what: &str, text: &str) {

@@ -30,12 +30,7 @@ pub const INTERVAL: Duration = Duration::from_secs(2);
 pub const TIMEOUT: Duration = Duration::from_secs(1);
 
 pub async fn setup() -> (Client, String, prism_testkit::NamespaceGuard, Operator) {
-    let cp = prism_testkit::shared().await;
-    let client = cp.client().await.expect("client");
-    support::install_crds(&client).await;
-    let (ns, guard) = prism_testkit::temp_namespace(cp).await.expect("namespace");
-    let operator = Operator::start(cp, &ns).await;
-    (client, ns, guard, operator)
+    support::operator_in_new_namespace(prism_testkit::shared().await).await
 }
 
 pub async fn put_secret(client: &Client, ns: &str, name: &str, pairs: &[(&str, &str)]) {

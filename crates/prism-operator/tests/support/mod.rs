@@ -30,6 +30,18 @@ pub async fn install_crds(client: &Client) {
     }
 }
 
+/// On `cp`: the CRDs installed, a fresh namespace (deleted with the guard) and the operator's
+/// controllers watching it.
+pub async fn operator_in_new_namespace(
+    cp: &'static prism_testkit::ControlPlane,
+) -> (Client, String, prism_testkit::NamespaceGuard, Operator) {
+    let client = cp.client().await.expect("client");
+    install_crds(&client).await;
+    let (ns, guard) = prism_testkit::temp_namespace(cp).await.expect("namespace");
+    let operator = Operator::start(cp, &ns).await;
+    (client, ns, guard, operator)
+}
+
 /// Parses one YAML document into JSON.
 pub fn yaml(text: &str) -> serde_json::Value {
     serde_saphyr::from_str(text).expect("valid YAML")

@@ -18,10 +18,7 @@ pub async fn setup() -> (&'static prism_testkit::ControlPlane, Client, String, p
 {
     prism_testkit::init_test_tracing();
     let cp = prism_testkit::shared_autoscaled().await;
-    let client = cp.client().await.expect("client");
-    super::install_crds(&client).await;
-    let (ns, guard) = prism_testkit::temp_namespace(cp).await.expect("namespace");
-    let operator = Operator::start(cp, &ns).await;
+    let (client, ns, guard, operator) = super::operator_in_new_namespace(cp).await;
     (cp, client, ns, guard, operator)
 }
 
