@@ -22,12 +22,85 @@ pub mod v1alpha1;
 /// `kubectl explain pod.spec.affinity` and the like, and repeating them in every component made
 /// the PrismStack CRD larger than the 256 KiB that `kubectl apply` can keep in its
 /// last-applied annotation.
+///
+/// It also adds what the API server checks of these types only when it validates the child they
+/// end up in (see [`constrain`]), so that a bad value is refused at admission, naming the field,
+/// instead of failing the child later.
 pub fn upstream_type(schema: &mut schemars::Schema) {
     if let Some(object) = schema.as_object_mut() {
         for (key, value) in object.iter_mut() {
             if key != "description" {
                 strip_descriptions(value, key == "properties");
             }
+        }
+    }
+    if let Some(object) = schema.as_object_mut() {
+        constrain(object, &mut Vec::new());
+    }
+}
+
+/// The embedded types' own rules that their OpenAPI schemas leave out, by the type's shape and
+/// the path to it (property names, `[]` for items):
+///
+/// - Toleration: `effect` is `NoSchedule`, `PreferNoSchedule`, `NoExecute` or empty; `operator`
+///   `Exists`, `Equal` or empty.
+/// - TopologySpreadConstraint: `maxSkew` and `minDomains` at least 1; `whenUnsatisfiable`
+///   `DoNotSchedule` or `ScheduleAnyway`; `nodeAffinityPolicy`/`nodeTaintsPolicy` `Honor` or
+///   `Ignore`; a non-empty `topologyKey`.
+/// - Selector requirements: `operator` `In`, `NotIn`, `Exists`, `DoesNotExist`, and for node
+///   selectors (under `nodeSelectorTerms` or `preference`) also `Gt`, `Lt`.
+/// - Weighted affinity terms: `weight` from 1 to 100; pod affinity terms: a non-empty
+///   `topologyKey`.
+pub fn constrain(map: &mut serde_json::Map<String, serde_json::Value>, path: &mut Vec<String>) {
+    use serde_json::{Value, json};
+    fn set(props: &mut serde_json::Map<String, Value>, field: &str, rule: Value) {
+        if let (Some(Value::Object(schema)), Value::Object(rule)) = (props.get_mut(field), rule) {
+            schema.extend(rule);
+        }
+    }
+    if let Some(Value::Object(props)) = map.get_mut("properties") {
+        let has = |props: &serde_json::Map<String, Value>, names: &[&str]| names.iter().all(|n| props.contains_key(*n));
+        if has(props, &["effect", "operator", "tolerationSeconds"]) {
+            set(props, "effect", json!({"enum": ["", "NoSchedule", "PreferNoSchedule", "NoExecute"]}));
+            set(props, "operator", json!({"enum": ["", "Exists", "Equal"]}));
+        }
+        let spread = has(props, &["maxSkew", "topologyKey", "whenUnsatisfiable"]);
+        if spread {
+            set(props, "maxSkew", json!({"minimum": 1}));
+            set(props, "minDomains", json!({"minimum": 1}));
+            set(props, "whenUnsatisfiable", json!({"enum": ["DoNotSchedule", "ScheduleAnyway"]}));
+            set(props, "nodeAffinityPolicy", json!({"enum": ["Honor", "Ignore"]}));
+            set(props, "nodeTaintsPolicy", json!({"enum": ["Honor", "Ignore"]}));
+            set(props, "topologyKey", json!({"minLength": 1}));
+        }
+        if has(props, &["key", "operator", "values"]) {
+            let node = path.iter().any(|p| p == "nodeSelectorTerms" || p == "preference");
+            let operators: &[&str] = if node {
+                &["In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"]
+            } else {
+                &["In", "NotIn", "Exists", "DoesNotExist"]
+            };
+            set(props, "operator", json!({"enum": operators}));
+        }
+        if has(props, &["weight"]) && (props.contains_key("podAffinityTerm") || props.contains_key("preference")) {
+            set(props, "weight", json!({"minimum": 1, "maximum": 100}));
+        }
+        if has(props, &["topologyKey", "labelSelector"]) && !spread {
+            set(props, "topologyKey", json!({"minLength": 1}));
+        }
+        for (name, child) in props.iter_mut() {
+            if let Value::Object(child) = child {
+                path.push(name.clone());
+                constrain(child, path);
+                path.pop();
+            }
+        }
+    }
+    for key in ["items", "additionalProperties"] {
+        if let Some(Value::Object(child)) = map.get_mut(key) {
+            path.push("[]".to_owned());
+            constrain(child, path);
+            path.pop();
         }
     }
 }

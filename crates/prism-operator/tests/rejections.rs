@@ -1,4 +1,5 @@
-//! What passes admission but the API server refuses in a child becomes a readable status: the
+//! What passes admission but the API server refuses in a child (the CRDs check each field of the
+//! embedded Kubernetes types, not every combination) becomes a readable status: the
 //! owner is Failed with `Ready=False` reason `ChildRejected`, a message naming the child and
 //! quoting the API server's own field message (never kube's debug rendering of it), and a Warning
 //! Event with the same text; the next spec change is applied at once.
@@ -49,13 +50,15 @@ async fn warning(client: &Client, ns: &str, name: &str, reason: &str) -> String 
 async fn a_runner_deployment_the_api_server_rejects_fails_the_pattern_readably() {
     let (client, ns, _guard, _op) = setup().await;
     let name = "tolerant";
-    let toleration = |effect: &str| json!([{"key": "dedicated", "operator": "Exists", "effect": effect}]);
+    // `Exists` takes no value: the Deployment is invalid, which no rule of the CRD says.
+    let toleration =
+        |value: &str| json!([{"key": "dedicated", "operator": "Exists", "value": value, "effect": "NoSchedule"}]);
     support::create(
         &client,
         &ns,
         &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismPattern", "metadata": {"name": name},
             "spec": {"pattern": "keyvalue", "backend": "memstore",
-                "placement": {"tolerations": toleration("Sometimes")}}}),
+                "placement": {"tolerations": toleration("yes")}}}),
     )
     .await;
     let patterns: Api<PrismPattern> = Api::namespaced(client.clone(), &ns);
@@ -71,13 +74,13 @@ async fn a_runner_deployment_the_api_server_rejects_fails_the_pattern_readably()
     .await;
     assert_eq!(p.status, "False");
     assert!(p.message.starts_with(&format!("the API server rejected Deployment {name}: ")), "{}", p.message);
-    assert!(p.message.contains("tolerations[0].effect") && p.message.contains("Sometimes"), "{}", p.message);
+    assert!(p.message.contains("tolerations[0].operator") && p.message.contains("must be empty"), "{}", p.message);
     assert_readable("the condition", &p.message);
     let note = warning(&client, &ns, name, "ChildRejected").await;
     assert_eq!(note, p.message, "the Event says what the condition says");
 
     // The fix is applied at once (a spec change), and the pattern runs.
-    let fix = json!({"spec": {"placement": {"tolerations": toleration("NoSchedule")}}});
+    let fix = json!({"spec": {"placement": {"tolerations": toleration("")}}});
     patterns.patch(name, &PatchParams::default(), &Patch::Merge(&fix)).await.expect("fix the spec");
     eventually("the fixed pattern Running", async || {
         let p = patterns.get(name).await.map_err(|e| e.to_string())?;
@@ -87,15 +90,16 @@ async fn a_runner_deployment_the_api_server_rejects_fails_the_pattern_readably()
     .await;
     let deployment = Api::<Deployment>::namespaced(client.clone(), &ns).get(name).await.expect("Deployment");
     let tolerations = deployment.spec.and_then(|s| s.template.spec).and_then(|s| s.tolerations).unwrap_or_default();
-    assert_eq!(tolerations[0].effect.as_deref(), Some("NoSchedule"));
+    assert_eq!(tolerations[0].value.as_deref().unwrap_or_default(), "");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_proxy_deployment_the_api_server_rejects_fails_the_stack_readably() {
     let (client, ns, _guard, _op) = setup().await;
     let name = "skewed";
-    let spread =
-        json!([{"maxSkew": 0, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule"}]);
+    // minDomains goes only with DoNotSchedule: the Deployment is invalid, which no rule of the CRD says.
+    let spread = json!([{"maxSkew": 1, "minDomains": 2, "topologyKey": "topology.kubernetes.io/zone",
+        "whenUnsatisfiable": "ScheduleAnyway"}]);
     support::create(
         &client,
         &ns,
@@ -119,7 +123,7 @@ async fn a_proxy_deployment_the_api_server_rejects_fails_the_stack_readably() {
         "{}",
         ready.message
     );
-    assert!(ready.message.contains("maxSkew"), "{}", ready.message);
+    assert!(ready.message.contains("minDomains"), "{}", ready.message);
     assert_readable("the condition", &ready.message);
     let note = warning(&client, &ns, name, "ChildRejected").await;
     assert_eq!(note, ready.message);
