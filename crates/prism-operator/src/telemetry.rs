@@ -47,9 +47,17 @@ impl Drop for Guard {
     }
 }
 
+/// The log filter for `level`: as given, except that kube-client's line for every failed request
+/// (`failed with error ...`, at ERROR: several a second during an API server outage) is off unless
+/// `level` names `kube_client`. The watches summarize failures instead (`watch failing`, then
+/// `watch recovered`), and failed reconciles are reported with their cause.
+pub fn filter_directives(level: &str) -> String {
+    if level.contains("kube_client") { level.to_owned() } else { format!("{level},kube_client::client::builder=off") }
+}
+
 /// Installs the global subscriber.
 pub fn init(level: &str, format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Guard, Error> {
-    let filter = EnvFilter::try_new(level).map_err(|_| Error::Filter(level.to_owned()))?;
+    let filter = EnvFilter::try_new(filter_directives(level)).map_err(|_| Error::Filter(level.to_owned()))?;
     let fmt = match format {
         LogFormat::Text => tracing_subscriber::fmt::layer().with_writer(std::io::stderr).boxed(),
         LogFormat::Json => {
@@ -72,4 +80,16 @@ pub fn init(level: &str, format: LogFormat, otlp_endpoint: Option<&str>) -> Resu
     };
     tracing_subscriber::registry().with(filter).with(fmt).with(otel).try_init().map_err(Error::Install)?;
     Ok(Guard(provider))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kube_clients_per_request_errors_are_off_unless_asked_for() {
+        assert_eq!(filter_directives("info"), "info,kube_client::client::builder=off");
+        assert_eq!(filter_directives("debug,kube_client=trace"), "debug,kube_client=trace");
+        assert!(EnvFilter::try_new(filter_directives("warn,prism_operator=debug")).is_ok());
+    }
 }

@@ -19,17 +19,18 @@ use crate::keda::SCALED_OBJECT_CRD;
 pub async fn track(client: Client, tx: watch::Sender<bool>) {
     let api: Api<CustomResourceDefinition> = Api::all(client);
     let config = watcher::Config::default().fields(&format!("metadata.name={SCALED_OBJECT_CRD}"));
-    let mut events = std::pin::pin!(watcher(api, config).backoff(crate::backoff::watch_backoff()));
+    let mut events = std::pin::pin!(super::summarized(
+        "CustomResourceDefinition".to_owned(),
+        watcher(api, config).backoff(crate::backoff::watch_backoff())
+    ));
     while let Some(event) = events.next().await {
         let established = match event {
             Ok(watcher::Event::Apply(crd) | watcher::Event::InitApply(crd)) => Some(is_established(&crd)),
             Ok(watcher::Event::Delete(_)) => Some(false),
             Ok(watcher::Event::Init) => None,
             Ok(watcher::Event::InitDone) => Some(*tx.borrow()),
-            Err(err) => {
-                tracing::debug!(%err, "watching KEDA's CRD");
-                None
-            }
+            // Logged by the watch's summary.
+            Err(_) => None,
         };
         if let Some(value) = established {
             tx.send_if_modified(|current| std::mem::replace(current, value) != value);
@@ -70,12 +71,12 @@ pub fn cache(
     kube::runtime::reflector::Store<kube::api::DynamicObject>,
     impl Stream<Item = Result<kube::api::DynamicObject, watcher::Error>> + Send + 'static,
 ) {
+    let kind = resource.kind.clone();
     let writer = kube::runtime::reflector::store::Writer::new(resource);
     let store = writer.as_reader();
     let events = futures::stream::once(async move {
         installed(keda).await;
-        watcher(api, config)
-            .backoff(crate::backoff::watch_backoff())
+        super::summarized(kind, watcher(api, config).backoff(crate::backoff::watch_backoff()))
             .modify(super::trim)
             .reflect(writer)
             .touched_objects()

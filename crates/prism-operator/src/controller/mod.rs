@@ -17,6 +17,38 @@ use serde::de::DeserializeOwned;
 
 use crate::{apply::Outcome, context::Context};
 
+/// Logs a watch's failures once per episode: the first error of a run of them at WARN (`watch
+/// failing`), the rest at DEBUG, and the first success after them at INFO (`watch recovered`,
+/// with their count). During an API server outage each watch says so once, not on every retry.
+pub fn summarized<T, S>(
+    kind: String,
+    stream: S,
+) -> impl futures::Stream<Item = Result<T, kube::runtime::watcher::Error>> + Send
+where
+    S: futures::Stream<Item = Result<T, kube::runtime::watcher::Error>> + Send,
+{
+    use futures::StreamExt;
+    let mut failures: u64 = 0;
+    stream.map(move |item| {
+        match &item {
+            Err(err) if failures == 0 => {
+                failures = 1;
+                tracing::warn!(kind = %kind, error = %err, "watch failing; retrying with backoff (further errors at debug level)");
+            }
+            Err(err) => {
+                failures += 1;
+                tracing::debug!(kind = %kind, error = %err, failures, "watch still failing");
+            }
+            Ok(_) if failures > 0 => {
+                tracing::info!(kind = %kind, failures, "watch recovered");
+                failures = 0;
+            }
+            Ok(_) => {}
+        }
+        item
+    })
+}
+
 /// Drops (after logging) the errors of an already backed-off watch stream before it joins a
 /// controller's triggers: the controller pauses *all* of its triggers on any error, so after an
 /// API server outage a dozen watches failing in turn would keep it paused far longer than any
@@ -30,10 +62,8 @@ where
     stream.filter_map(|item| async move {
         match item {
             Ok(obj) => Some(Ok(obj)),
-            Err(err) => {
-                tracing::debug!(%err, "watch error; retrying with backoff");
-                None
-            }
+            // Already logged by the watch's own summary (see [`summarized`]).
+            Err(_) => None,
         }
     })
 }
@@ -68,8 +98,13 @@ where
 {
     use kube::runtime::{WatchStreamExt, reflector, watcher};
     let (store, writer) = reflector::store();
-    let stream =
-        watcher(api, config).backoff(crate::backoff::watch_backoff()).modify(trim).reflect(writer).touched_objects();
+    let stream = summarized(
+        K::kind(&K::DynamicType::default()).into_owned(),
+        watcher(api, config).backoff(crate::backoff::watch_backoff()),
+    )
+    .modify(trim)
+    .reflect(writer)
+    .touched_objects();
     (store, stream)
 }
 
@@ -138,8 +173,7 @@ where
     use kube::runtime::{WatchStreamExt, reflector, watcher};
     let (store, writer) = reflector::store();
     let mut state = GuardState::default();
-    let stream = watcher(api, config)
-        .backoff(crate::backoff::watch_backoff())
+    let stream = summarized(K::kind(&()).into_owned(), watcher(api, config).backoff(crate::backoff::watch_backoff()))
         .filter_map(move |event| futures::future::ready(decoded(event, &role, &mut state)))
         .modify(trim)
         .reflect(writer)

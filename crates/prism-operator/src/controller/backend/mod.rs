@@ -92,9 +92,12 @@ pub async fn run(
         keda_watch::cache(scope.dynamic_api(&client, &ta_resource), rendered, base.keda.clone(), ta_resource.clone());
     // Every Secret in scope, metadata only and uncached: a change is mapped to the backends
     // referencing that Secret by name.
-    let referenced_events = watcher(scope.api::<PartialObjectMeta<Secret>>(&client), watcher::Config::default())
-        .backoff(crate::backoff::watch_backoff())
-        .touched_objects();
+    let referenced_events = super::summarized(
+        "Secret".to_owned(),
+        watcher(scope.api::<PartialObjectMeta<Secret>>(&client), watcher::Config::default())
+            .backoff(crate::backoff::watch_backoff()),
+    )
+    .touched_objects();
 
     // Status writes (ours) do not change the generation: they need no reconcile.
     let (reader, backend_events) = super::guarded_cache(
