@@ -92,7 +92,7 @@ manifests: ## Regenerate config/crd/bases and config/rbac/role.yaml from the cod
 	cp config/grafana/prism-operator.json $(CHART)/files/grafana-dashboard.json
 
 .PHONY: generate
-generate: manifests ## Alias of manifests (the seeds' `make manifests generate`)
+generate: manifests ## Alias of manifests (the guide's `make manifests generate`)
 
 .PHONY: install
 install: manifests ## Install the CRDs into the current kubeconfig's cluster
@@ -220,7 +220,7 @@ local-clean: ## Delete every Prism resource in all namespaces, then undeploy the
 	$(KUBECTL) delete --ignore-not-found --wait=false --all -A prismstacks,prismpatterns,prismbackends,prismnamespaces
 	$(MAKE) --no-print-directory undeploy
 
-# --- The seed's other local targets, for this environment (no Docker engine, no kind; the local
+# --- MEMO-036's other local targets, for this environment (no Docker engine, no kind; the local
 # control plane's kwok nodes run no containers)
 
 .PHONY: local-test

@@ -148,7 +148,7 @@ pub mod labels {
     pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
     /// The value of [`MANAGED_BY`] on everything the operator owns.
     pub const MANAGED_BY_VALUE: &str = "prism-operator";
-    /// `app: prism`, the seed's selector for every Prism pod (`kubectl get pods -l app=prism`).
+    /// `app: prism`, the guide's selector for every Prism pod (`kubectl get pods -l app=prism`).
     pub const APP: &str = "app";
     /// `prism.io/pattern`: the pattern type of a runner (keyvalue, pubsub, ...).
     pub const PATTERN: &str = "prism.io/pattern";
@@ -158,7 +158,7 @@ pub mod labels {
     pub const PATTERN_INSTANCE: &str = "prism.io/pattern-instance";
     /// `stack`: the PrismStack a component belongs to (`kubectl get pods -l stack=<name>`).
     pub const STACK: &str = "stack";
-    /// `component`: `prism-proxy` or `prism-admin`, the key the seeds' affinity rules select on.
+    /// `component`: `prism-proxy` or `prism-admin`, the key MEMO-036's affinity rules select on.
     pub const SEED_COMPONENT: &str = "component";
 }
 

@@ -97,7 +97,7 @@ pub enum PlacementStrategy {
     DedicatedNodes,
 }
 
-/// Where and how a component's pods are placed (the seeds' "RunnerSpec"). Every field given here is
+/// Where and how a component's pods are placed (MEMO-036's "RunnerSpec"). Every field given here is
 /// copied to the pod template exactly; `strategy` only fills in what is left empty.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
