@@ -133,26 +133,22 @@ fn phase_name<P: serde::Serialize>(phase: Option<P>) -> String {
         .unwrap_or_else(|| "Unknown".to_owned())
 }
 
-impl Phased for prism_api::v1alpha1::PrismPattern {
-    fn phase_name(&self) -> String {
-        phase_name(self.status.as_ref().and_then(|s| s.phase))
-    }
+/// `Phased` for kinds whose status has an optional `phase`.
+macro_rules! phased {
+    ($($kind:ty),*) => {$(
+        impl Phased for $kind {
+            fn phase_name(&self) -> String {
+                phase_name(self.status.as_ref().and_then(|s| s.phase))
+            }
+        }
+    )*};
 }
-impl Phased for prism_api::v1alpha1::PrismStack {
-    fn phase_name(&self) -> String {
-        phase_name(self.status.as_ref().and_then(|s| s.phase))
-    }
-}
-impl Phased for prism_api::v1alpha1::PrismBackend {
-    fn phase_name(&self) -> String {
-        phase_name(self.status.as_ref().and_then(|s| s.phase))
-    }
-}
-impl Phased for prism_api::v1alpha1::PrismNamespace {
-    fn phase_name(&self) -> String {
-        phase_name(self.status.as_ref().and_then(|s| s.phase))
-    }
-}
+phased!(
+    prism_api::v1alpha1::PrismPattern,
+    prism_api::v1alpha1::PrismStack,
+    prism_api::v1alpha1::PrismBackend,
+    prism_api::v1alpha1::PrismNamespace
+);
 
 /// [`cache`] for the operator's own kinds. An object stored in a shape the types cannot decode
 /// (written under an older or looser schema) would otherwise fail the whole list, and the

@@ -21,7 +21,6 @@ use k8s_openapi::{
         policy::v1::PodDisruptionBudget,
         rbac::v1::{Role, RoleBinding},
     },
-    apimachinery::pkg::apis::meta::v1::OwnerReference,
     jiff::Timestamp,
 };
 use kube::{
@@ -268,26 +267,26 @@ async fn apply_children(
 /// What the caches show of the children the status depends on, when applying them stopped.
 fn cached_live(ctx: &Ctx, ns: &str, uid: &str, proxy: &str, admin: &str) -> Live {
     let deployment = |name: &str| ctx.deployments.get(&ObjectRef::new(name).within(ns)).map(|d| (*d).clone());
-    let owned = |refs: Option<&Vec<OwnerReference>>| refs.is_some_and(|r| r.iter().any(|o| o.uid == uid));
-    let in_ns = |o: &Option<String>| o.as_deref() == Some(ns);
     Live {
         proxy: deployment(proxy),
         admin: deployment(admin),
-        patterns: ctx
-            .patterns
-            .state()
-            .iter()
-            .filter(|p| in_ns(&p.metadata.namespace) && owned(p.metadata.owner_references.as_ref()))
-            .map(|p| (**p).clone())
-            .collect(),
-        backends: ctx
-            .backends
-            .state()
-            .iter()
-            .filter(|b| in_ns(&b.metadata.namespace) && owned(b.metadata.owner_references.as_ref()))
-            .map(|b| (**b).clone())
-            .collect(),
+        patterns: owned_by(&ctx.patterns, ns, uid),
+        backends: owned_by(&ctx.backends, ns, uid),
     }
+}
+
+/// The objects in `store` in namespace `ns` that the owner with `uid` owns.
+fn owned_by<K: Resource + Clone>(store: &Store<K>, ns: &str, uid: &str) -> Vec<K>
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    store
+        .state()
+        .iter()
+        .filter(|o| o.meta().namespace.as_deref() == Some(ns))
+        .filter(|o| o.meta().owner_references.as_ref().is_some_and(|r| r.iter().any(|r| r.uid == uid)))
+        .map(|o| (**o).clone())
+        .collect()
 }
 
 async fn write_status(ctx: &Ctx, stack: &PrismStack, ns: &str, observed: status::Observed) -> Result<(), Error> {
