@@ -1,6 +1,7 @@
-# The operator's container image: `make docker-build IMG=<registry>/prism-operator:<tag>`.
-# Needs a Docker (or Podman/BuildKit) engine; none is available in this repository's dev/CI
-# environment, so this file is not built by CI.
+# The operator's container image with a Docker engine: `make docker-build IMG=<registry>/prism-operator:<tag>`.
+# Without one, `make image` (hack/image.sh) assembles the same image (the release binary, glibc and
+# libgcc_s, CA certificates, user 65532, this ENTRYPOINT, CMD and USER) with umoci; tests/image.rs
+# checks that both agree and runs that image with runc.
 
 # Build: the release binary, against the committed Cargo.lock.
 FROM rust:1-bookworm AS builder

@@ -23,13 +23,19 @@ AUTOSCALER_BINS = PRISM_METRICS_SERVER_BIN="$$(tools/metrics-server/build.sh)" P
 # Brokers no Debian package has: Kafka from Maven, moto (SQS) from PyPI; cached like the Go builds.
 BROKER_TOOLS = PRISM_KAFKA_HOME="$$(tools/kafka/fetch.sh)" PRISM_MOTO_BIN="$$(tools/moto/install.sh)"
 # What `make test` and `make test-integration` hand the tests: where the built servers are.
-TEST_ENV    = PRISM_K8S_BIN="$$(tools/k8s/build.sh)" PRISM_HELM="$$(tools/helm/build.sh)" $(AUTOSCALER_BINS) $(BROKER_TOOLS)
+TEST_ENV    = PRISM_K8S_BIN="$$(tools/k8s/build.sh)" PRISM_HELM="$$(tools/helm/build.sh)" $(AUTOSCALER_BINS) $(BROKER_TOOLS) \
+              PRISM_OPERATOR_IMAGE="$(abspath $(IMAGE_ARCHIVE))" PRISM_OPERATOR_IMG="$(IMG)"
 # Where `make run` serves the operator's metrics: not 8080, which `kubectl port-forward
 # svc/<pattern> 8080:8080` wants on the same machine (METRICS_BIND_ADDRESS or ARGS override it).
 RUN_METRICS_ADDR ?= 127.0.0.1:8090
 CHART      := charts/prism-operator
-# The operator's image (deploy, docker-build, docker-push) and the engine building it.
-IMG        ?= prism-operator:latest
+# The operator's version (the workspace's), its image (image, deploy, docker-build, docker-push;
+# config/manager/manager.yaml and the chart name the same by default), the OCI archive `make image`
+# writes, and the engine docker-build uses when there is one.
+VERSION    := $(shell sed -n 's/^version = "\(.*\)"$$/\1/p' Cargo.toml | head -1)
+DEFAULT_IMG := ghcr.io/prism/prism-operator:v$(VERSION)
+IMG        ?= $(DEFAULT_IMG)
+IMAGE_ARCHIVE ?= dist/prism-operator.oci.tar
 CONTAINER_TOOL ?= docker
 # KEDA release whose CRDs local-install-deps installs (the tests' prism_testkit::KEDA_VERSION).
 KEDA_VERSION ?= v2.21.0
@@ -64,12 +70,14 @@ helm-bin: ## Build (once) and print the path of helm (pinned in tools/helm)
 test: ## Run every test: unit tests, CRD drift, and integration tests on a local control plane
 	@hack/toolchain.sh
 	hack/deps.sh
+	$(MAKE) --no-print-directory image
 	$(TEST_ENV) $(CARGO) test --workspace --all-targets
 
 .PHONY: test-integration
 test-integration: ## Only the integration tests (crates/*/tests: real control plane, autoscalers, brokers)
 	@hack/toolchain.sh
 	hack/deps.sh
+	$(MAKE) --no-print-directory image
 	$(TEST_ENV) $(CARGO) test --workspace --test '*'
 
 .PHONY: test-e2e
@@ -126,7 +134,7 @@ local-run: install run ## Install the CRDs and run the operator against the loca
 
 .PHONY: deploy
 deploy: manifests ## Deploy CRDs, RBAC and the operator (image IMG) into prism-system of the current cluster
-	$(KUBECTL) kustomize config/default | sed 's|image: prism-operator:latest$$|image: $(IMG)|' \
+	$(KUBECTL) kustomize config/default | sed 's|image: $(DEFAULT_IMG)$$|image: $(IMG)|' \
 	  | $(KUBECTL) apply --server-side --force-conflicts -f -
 	$(KUBECTL) -n $(OPERATOR_NS) rollout status deployment/prism-operator-controller-manager --timeout=120s
 
@@ -136,17 +144,28 @@ undeploy: ## Remove the operator and its RBAC (keeps the CRDs, your Prism resour
 	  deployment/prism-operator-controller-manager service/prism-operator-controller-manager-metrics
 	$(KUBECTL) delete --ignore-not-found -k config/rbac
 
+.PHONY: image
+image: ## Build the operator image IMG without a container engine into the OCI archive IMAGE_ARCHIVE (docker load -i / skopeo copy oci-archive:)
+	@IMG="$(IMG)" IMAGE_ARCHIVE="$(IMAGE_ARCHIVE)" hack/image.sh
+
 .PHONY: docker-build
-docker-build: ## Build the operator image IMG (needs a Docker engine; there is none in this environment)
-	@$(CONTAINER_TOOL) info >/dev/null 2>&1 || { echo "docker-build: no working '$(CONTAINER_TOOL)' engine here \
-	(set CONTAINER_TOOL=podman, or build elsewhere); image $(IMG) was NOT built" >&2; exit 1; }
-	$(CONTAINER_TOOL) build -t $(IMG) .
+docker-build: ## Build the operator image IMG: with the Dockerfile when a Docker engine runs, else `make image`
+	@if $(CONTAINER_TOOL) info >/dev/null 2>&1; then \
+	  $(CONTAINER_TOOL) build -t $(IMG) .; \
+	else \
+	  echo "docker-build: no working '$(CONTAINER_TOOL)' engine here: building $(IMG) without one (make image)" >&2; \
+	  $(MAKE) --no-print-directory image IMG=$(IMG); \
+	  echo "docker-build: image $(IMG) is in $(IMAGE_ARCHIVE): docker load -i $(IMAGE_ARCHIVE), or make docker-push IMG=$(IMG)" >&2; \
+	fi
 
 .PHONY: docker-push
-docker-push: ## Push the operator image IMG (needs a Docker engine)
-	@$(CONTAINER_TOOL) info >/dev/null 2>&1 || { echo "docker-push: no working '$(CONTAINER_TOOL)' engine here; \
-	image $(IMG) was NOT pushed" >&2; exit 1; }
-	$(CONTAINER_TOOL) push $(IMG)
+docker-push: ## Push the operator image IMG: with the Docker engine when one runs, else skopeo copies IMAGE_ARCHIVE (make image) to the registry
+	@if $(CONTAINER_TOOL) info >/dev/null 2>&1; then \
+	  $(CONTAINER_TOOL) push $(IMG); \
+	else \
+	  [[ -f $(IMAGE_ARCHIVE) ]] || { echo "docker-push: no engine and no $(IMAGE_ARCHIVE): run  make image IMG=$(IMG)" >&2; exit 1; }; \
+	  skopeo copy oci-archive:$(IMAGE_ARCHIVE) docker://$(IMG); \
+	fi
 
 # --- Helm chart
 
@@ -250,7 +269,7 @@ local-logs: ## Tail the operator's log: .local/operator.log (make dev) on the lo
 	fi
 
 .PHONY: docker-build-local
-docker-build-local: ## Build the operator image prism-operator:local (docker-build)
+docker-build-local: ## Build the operator image prism-operator:local (docker-build; without an engine into IMAGE_ARCHIVE)
 	$(MAKE) --no-print-directory docker-build IMG=prism-operator:local
 
 .PHONY: kind-create

@@ -4,8 +4,10 @@
 # rabbitmq trigger's broker; Erlang comes with it), a JDK's java (Kafka's broker, fetched from
 # Maven by tools/kafka/fetch.sh) and python3-venv (moto, tools/moto/install.sh), and setpriv
 # (util-linux), which the testkit starts every process through, and prometheus (it scrapes the
-# request rate kwok emulates for pods, which the KEDA prometheus trigger scales on). As root it installs what is missing with apt-get;
-# otherwise it stops at once with the one command to run. Quiet when everything is there.
+# request rate kwok emulates for pods, which the KEDA prometheus trigger scales on), and for the
+# operator's image umoci and skopeo (assemble it without a Docker engine) and runc (the image test
+# runs the operator from it). As root it installs what is missing with apt-get; otherwise it stops
+# at once with the one command to run. Quiet when everything is there.
 set -euo pipefail
 missing=()
 command -v setpriv >/dev/null || missing+=(util-linux)
@@ -17,6 +19,10 @@ command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 command -v prometheus >/dev/null || missing+=(prometheus)
+# The image: assembled without a Docker engine (umoci, skopeo) and run by an OCI runtime (runc).
+command -v umoci >/dev/null || missing+=(umoci)
+command -v skopeo >/dev/null || missing+=(skopeo)
+command -v runc >/dev/null || missing+=(runc)
 ((${#missing[@]})) || exit 0
 if [[ $(id -u) != 0 ]]; then
   echo "missing packages for the tests: run  sudo apt-get install -y ${missing[*]}" >&2

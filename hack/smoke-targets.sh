@@ -14,11 +14,12 @@ m manifests generate
 git diff --exit-code -- config charts || { echo "make manifests changed committed files" >&2; exit 1; }
 m helm-lint
 m chart >/dev/null
-# No Docker engine here: docker-build must say so and fail, not pretend.
-if make --no-print-directory docker-build-local 2>/tmp/docker-build.err; then
-  if ! docker info >/dev/null 2>&1; then echo "docker-build succeeded without an engine" >&2; exit 1; fi
-else
-  grep -q "NOT built" /tmp/docker-build.err
+# Without a Docker engine docker-build builds the image without one (make image): the archive
+# names the tag for `docker load` and is an OCI archive skopeo reads.
+m docker-build-local IMAGE_ARCHIVE=dist/prism-operator-local.oci.tar
+if ! docker info >/dev/null 2>&1; then
+  tar -xOf dist/prism-operator-local.oci.tar ./manifest.json | grep -q '"RepoTags":\["prism-operator:local"\]'
+  skopeo inspect oci-archive:dist/prism-operator-local.oci.tar >/dev/null
 fi
 
 m kind-create

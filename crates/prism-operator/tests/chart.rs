@@ -431,7 +431,11 @@ async fn config_rbac_manager_and_default_apply_and_undeploy() {
     );
     let manager = built.iter().find(|d| d["kind"] == "Deployment").expect("Deployment");
     let image = &manager["spec"]["template"]["spec"]["containers"][0]["image"];
-    assert_eq!(image, "prism-operator:latest", "`make deploy IMG=...` substitutes this image");
+    assert_eq!(
+        image.as_str(),
+        Some(format!("ghcr.io/prism/prism-operator:v{}", env!("CARGO_PKG_VERSION")).as_str()),
+        "`make image` tags this image by default; `make deploy IMG=...` substitutes another"
+    );
     run(kubectl(cp, &["apply", "-k", "config/default"]), None);
     run(kubectl(cp, &["apply", "--server-side", "--force-conflicts", "-k", "config/default"]), None);
     rolled_out(cp, NS, DEPLOYMENT).await;

@@ -12,17 +12,10 @@ use std::{
 use k8s_openapi::api::{apps::v1::Deployment, coordination::v1::Lease};
 use kube::{Api, Client};
 use serde_json::json;
-use support::{eventually, process::Proc};
-
-async fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.map_err(|e| e.to_string())?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).await.map_err(|e| e.to_string())?;
-    let code = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or("no status line")?;
-    Ok((code, out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()))
-}
+use support::{
+    eventually,
+    process::{Proc, http_get},
+};
 
 fn pattern(name: &str) -> serde_json::Value {
     json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismPattern", "metadata": {"name": name},

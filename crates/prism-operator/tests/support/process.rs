@@ -57,3 +57,14 @@ impl Drop for Proc {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
+
+/// GET `path` from 127.0.0.1:`port` (HTTP/1.0): the status code and the body.
+pub async fn http_get(port: u16, path: &str) -> Result<(u16, String), String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes()).await.map_err(|e| e.to_string())?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.map_err(|e| e.to_string())?;
+    let code = out.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or("no status line")?;
+    Ok((code, out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()))
+}
