@@ -55,15 +55,15 @@ fn image_archive(scratch: &Path) -> (PathBuf, String) {
     (archive, img)
 }
 
-/// The manager container of the shipped Deployment.
-fn manager_container() -> Value {
+/// The pod spec of the shipped Deployment (config/manager/manager.yaml).
+fn manager_pod_spec() -> Value {
     let text = std::fs::read_to_string(repo().join("config/manager/manager.yaml")).expect("manager.yaml");
     let deployment = text
         .split("\n---")
         .map(support::yaml)
         .find(|d| d["kind"] == "Deployment")
         .expect("a Deployment in manager.yaml");
-    deployment["spec"]["template"]["spec"]["containers"][0].clone()
+    deployment["spec"]["template"]["spec"].clone()
 }
 
 /// `ENTRYPOINT`, `CMD` and `USER` of the Dockerfile's last stage, as the image config spells them.
@@ -130,7 +130,8 @@ async fn the_image_runs_as_the_deployment_runs_it_and_reconciles() {
     assert_eq!(config["config"]["Entrypoint"], entrypoint, "{config}");
     assert_eq!(config["config"]["Cmd"], cmd, "{config}");
     assert_eq!(config["config"]["User"], user.as_str(), "{config}");
-    let container = manager_container();
+    let pod = manager_pod_spec();
+    let container = pod["containers"][0].clone();
     let security = &container["securityContext"];
     assert_eq!(
         format!("{}:{}", security["runAsUser"], security["runAsGroup"]),
@@ -343,7 +344,7 @@ async fn the_image_runs_as_the_deployment_runs_it_and_reconciles() {
 
     // SIGTERM to PID 1 (what the kubelet sends): a clean exit well within the grace period.
     run(operator.runc().args(["kill", &operator.id, "TERM"]));
-    let grace = Duration::from_secs(container_grace_seconds());
+    let grace = Duration::from_secs(pod["terminationGracePeriodSeconds"].as_u64().expect("grace period"));
     let exited = prism_testkit::wait_until("the container exits on SIGTERM", grace, async || {
         operator.child.try_wait().map_err(|e| e.to_string())?.ok_or_else(|| "running".to_owned())
     })
@@ -358,13 +359,6 @@ fn mib(bytes: u64) -> f64 {
 
 fn is_root() -> bool {
     run(Command::new("id").arg("-u")).trim() == "0"
-}
-
-/// `terminationGracePeriodSeconds` of the shipped Deployment.
-fn container_grace_seconds() -> u64 {
-    let text = std::fs::read_to_string(repo().join("config/manager/manager.yaml")).expect("manager.yaml");
-    let deployment = text.split("\n---").map(support::yaml).find(|d| d["kind"] == "Deployment").expect("Deployment");
-    deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"].as_u64().expect("grace period")
 }
 
 fn url_host_port(url: &str) -> (String, String) {
