@@ -90,12 +90,20 @@ lint: ## Formatting and clippy with warnings as errors
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 .PHONY: manifests
-manifests: ## Regenerate config/crd/bases and config/rbac/role.yaml from the code, and the chart's copies (of those, the alert rules and the dashboard)
+manifests: ## Regenerate config/crd/bases and the RBAC (config/rbac/role.yaml, config/namespaced/) from the code, and the chart's copies (of those, the alert rules and the dashboard)
 	$(CARGO) run -q -p prism-operator -- crd --out-dir config/crd/bases
 	$(CARGO) run -q -p prism-operator -- rbac > config/rbac/role.yaml.tmp && mv config/rbac/role.yaml.tmp config/rbac/role.yaml
+	$(CARGO) run -q -p prism-operator -- rbac --namespaced-role > config/namespaced/role/role.yaml.tmp \
+	  && mv config/namespaced/role/role.yaml.tmp config/namespaced/role/role.yaml
+	$(CARGO) run -q -p prism-operator -- rbac --cluster-reader-role > config/namespaced/cluster_reader.yaml.tmp \
+	  && mv config/namespaced/cluster_reader.yaml.tmp config/namespaced/cluster_reader.yaml
 	rm -f $(CHART)/crds/*.yaml && cp config/crd/bases/*.yaml $(CHART)/crds/
 	{ echo '# Copied from config/rbac/role.yaml by `make manifests`; do not edit.'; \
 	  sed -n '/^rules:/,$$p' config/rbac/role.yaml; } > $(CHART)/files/clusterrole-rules.yaml
+	{ echo '# Copied from config/namespaced/role/role.yaml by `make manifests`; do not edit.'; \
+	  sed -n '/^rules:/,$$p' config/namespaced/role/role.yaml; } > $(CHART)/files/role-rules.yaml
+	{ echo '# Copied from config/namespaced/cluster_reader.yaml by `make manifests`; do not edit.'; \
+	  sed -n '/^rules:/,$$p' config/namespaced/cluster_reader.yaml; } > $(CHART)/files/cluster-reader-rules.yaml
 	cp config/prometheus/rules.yaml $(CHART)/files/prometheus-rules.yaml
 	cp config/grafana/prism-operator.json $(CHART)/files/grafana-dashboard.json
 

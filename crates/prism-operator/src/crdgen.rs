@@ -42,11 +42,25 @@ pub fn render_all() -> Result<String, Error> {
 
 /// The operator's ClusterRole (see [`crate::rbac`]) as YAML, for `config/rbac/role.yaml`.
 pub fn render_cluster_role() -> Result<String, Error> {
-    let role = crate::rbac::cluster_role();
-    let body = serde_saphyr::to_string(&role)
-        .map_err(|source| Error::Serialize { name: crate::rbac::CLUSTER_ROLE.to_owned(), source })?;
+    generated(&crate::rbac::cluster_role(), crate::rbac::CLUSTER_ROLE, "rbac")
+}
+
+/// The namespaced install's Role (bound in each watched namespace), for
+/// `config/namespaced/role/role.yaml`.
+pub fn render_namespaced_role() -> Result<String, Error> {
+    generated(&crate::rbac::namespaced_role(), crate::rbac::CLUSTER_ROLE, "rbac --namespaced-role")
+}
+
+/// The namespaced install's ClusterRole (reads of cluster-scoped kinds only), for
+/// `config/namespaced/cluster_reader.yaml`.
+pub fn render_cluster_reader_role() -> Result<String, Error> {
+    generated(&crate::rbac::cluster_reader_role(), crate::rbac::CLUSTER_READER_ROLE, "rbac --cluster-reader-role")
+}
+
+fn generated(object: &impl serde::Serialize, name: &str, command: &str) -> Result<String, Error> {
+    let body = serde_saphyr::to_string(object).map_err(|source| Error::Serialize { name: name.to_owned(), source })?;
     Ok(format!(
-        "# Generated from crates/prism-operator/src/rbac.rs by `prism-operator rbac`; do not edit.\n# Regenerate with `make manifests`.\n{body}"
+        "# Generated from crates/prism-operator/src/rbac.rs by `prism-operator {command}`; do not edit.\n# Regenerate with `make manifests`.\n{body}"
     ))
 }
 

@@ -29,7 +29,14 @@ enum Command {
     /// Run the controllers against the cluster of the current kubeconfig (or in-cluster config).
     Run(RunArgs),
     /// Print the operator's ClusterRole (exactly the permissions the code uses) as YAML.
-    Rbac,
+    Rbac {
+        /// Print instead the namespaced install's Role: the namespaced rules, for each watched namespace.
+        #[arg(long, conflicts_with = "cluster_reader_role")]
+        namespaced_role: bool,
+        /// Print instead the namespaced install's ClusterRole: reads of the cluster-scoped kinds.
+        #[arg(long)]
+        cluster_reader_role: bool,
+    },
     /// Print the four CustomResourceDefinitions as YAML, or write one file each to a directory.
     Crd {
         /// Write `<group>_<plural>.yaml` files into this directory instead of printing.
@@ -117,7 +124,13 @@ async fn main() -> anyhow::Result<()> {
                 std::fs::write(&path, yaml).with_context(|| format!("failed to write {}", path.display()))?;
             }
         }
-        Command::Rbac => print!("{}", prism_operator::crdgen::render_cluster_role()?),
+        Command::Rbac { namespaced_role: false, cluster_reader_role: false } => {
+            print!("{}", prism_operator::crdgen::render_cluster_role()?);
+        }
+        Command::Rbac { namespaced_role: true, .. } => print!("{}", prism_operator::crdgen::render_namespaced_role()?),
+        Command::Rbac { cluster_reader_role: true, .. } => {
+            print!("{}", prism_operator::crdgen::render_cluster_reader_role()?);
+        }
         Command::Run(args) => run(args).await?,
     }
     Ok(())
@@ -131,7 +144,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         .context("failed to create a Kubernetes client")?;
     let scope = Scope::from_list(&args.namespaces);
     if !args.skip_startup_checks {
-        startup::check(&client, &url, scope.namespace()).await?;
+        startup::check(&client, &url, &args.namespaces).await?;
     }
     let services = Services::default();
     let server = server::serve(
@@ -160,7 +173,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         admin_endpoint: args.admin_endpoint,
         revoke_grace_period: args.revoke_grace_period,
     };
-    tracing::info!(scope = ?settings.scope, leader_election = election.is_some(), "starting");
+    tracing::info!(scope = %settings.scope, leader_election = election.is_some(), "starting");
     runtime::run_elected(client, settings, services, election, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

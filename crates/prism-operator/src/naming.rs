@@ -142,6 +142,74 @@ pub fn config_env_name(key: &str) -> String {
 mod tests {
     use super::*;
 
+    /// The longest `metadata.name` admission allows for `kind` (its `size(self.metadata.name) <= N` rule).
+    fn longest_name(kind: &str) -> usize {
+        let crd = prism_api::crds().into_iter().find(|c| c.spec.names.kind == kind).expect("kind");
+        let crd = serde_json::to_value(crd).expect("json");
+        let rules = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"].clone();
+        rules
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|r| r["rule"].as_str()?.strip_prefix("size(self.metadata.name) <= ")?.parse().ok())
+            .unwrap_or_else(|| panic!("{kind} has no metadata.name length rule"))
+    }
+
+    /// `maxLength` of a field of `kind`'s spec (`path`: property names, `[]` for items).
+    fn max_length(kind: &str, path: &[&str]) -> usize {
+        let crd = prism_api::crds().into_iter().find(|c| c.spec.names.kind == kind).expect("kind");
+        let crd = serde_json::to_value(crd).expect("json");
+        let mut schema = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+        for step in path {
+            schema = if *step == "[]" { &schema["items"] } else { &schema["properties"][*step] };
+        }
+        let max =
+            schema["maxLength"].as_u64().unwrap_or_else(|| panic!("{kind} spec.{} has no maxLength", path.join(".")));
+        usize::try_from(max).expect("usize")
+    }
+
+    /// Every name and label value the operator derives from a user's name, built from the longest
+    /// names admission lets through, fits its Kubernetes limit: 63 for Service names (DNS labels)
+    /// and label values, 253 for other object names.
+    #[test]
+    fn derived_names_fit_their_kubernetes_limits() {
+        let stack = "s".repeat(longest_name("PrismStack"));
+        let pattern = "p".repeat(longest_name("PrismPattern"));
+        let backend = "b".repeat(longest_name("PrismBackend"));
+        let stack_pattern = "q".repeat(max_length("PrismStack", &["patterns", "[]", "name"]));
+        let stack_backend = "c".repeat(max_length("PrismStack", &["backends", "[]", "name"]));
+        let pattern_backend = "d".repeat(max_length("PrismPattern", &["backend"]));
+        let names = [
+            ("Service <stack>-proxy", proxy_name(&stack), 63),
+            ("Service <stack>-admin", admin_name(&stack), 63),
+            ("Role <stack>-admin-leader-election", admin_leader_election_role(&stack), 253),
+            ("Lease <stack>-admin-leader", default_lease_name(&stack), 253),
+            ("Service <pattern>", pattern.clone(), 63),
+            ("PrismPattern <stack pattern>", stack_pattern.clone(), longest_name("PrismPattern")),
+            ("PrismBackend <stack backend>", stack_backend.clone(), longest_name("PrismBackend")),
+            ("ConfigMap <backend>-prism-connection", backend_config_map(&backend), 253),
+            ("Secret <backend>-prism-credentials", backend_secret(&backend), 253),
+            ("TriggerAuthentication <backend>-prism-keda", backend_trigger_authentication(&backend), 253),
+        ];
+        for (what, name, limit) in names {
+            assert!(name.len() <= limit, "{what}: {} characters, limit {limit}", name.len());
+        }
+        let label_sets = [
+            stack_component_labels(&stack, "prism-proxy", COMPONENT_PROXY),
+            stack_component_labels(&stack, "prism-admin", COMPONENT_ADMIN),
+            stack_child_labels(&stack, &stack_pattern, COMPONENT_RUNNER),
+            stack_child_labels(&stack, &stack_backend, "backend-config"),
+            pattern_labels(&pattern, "keyvalue", &pattern_backend),
+            pattern_labels(&stack_pattern, "keyvalue", &stack_backend),
+            common_labels(&backend, "prism-backend", "backend-config"),
+        ];
+        for labels in label_sets {
+            for (key, value) in labels {
+                assert!(value.len() <= 63, "label {key}: {} characters, limit 63", value.len());
+            }
+        }
+    }
+
     #[test]
     fn config_keys_become_env_names() {
         assert_eq!(config_env_name("maxKeys"), "PRISM_CONFIG_MAXKEYS");

@@ -4,12 +4,25 @@
 //! running with only this role, uses a permission the list lacks or never uses one it has.
 
 use k8s_openapi::{
-    api::rbac::v1::{ClusterRole, PolicyRule},
+    api::rbac::v1::{ClusterRole, PolicyRule, Role},
     apimachinery::pkg::apis::meta::v1::ObjectMeta,
 };
 
-/// Name of the operator's ClusterRole (the seeds' `kubectl describe clusterrole` names it).
+/// Name of the operator's ClusterRole (the seeds' `kubectl describe clusterrole` names it), and of
+/// the Role holding the same namespaced rules in each watched namespace in the namespaced install.
 pub const CLUSTER_ROLE: &str = "prism-operator-manager-role";
+
+/// Name of the namespaced install's only ClusterRole: reads of the cluster-scoped kinds.
+pub const CLUSTER_READER_ROLE: &str = "prism-operator-cluster-reader";
+
+/// The cluster-scoped resources among [`RULES`]: in the namespaced install they are the only
+/// grants outside the watched namespaces (read-only; neither holds a credential).
+pub const CLUSTER_SCOPED: &[&str] = &["customresourcedefinitions", "clustertriggerauthentications"];
+
+/// Whether `resource` (which may carry `/subresource`) is cluster-scoped.
+pub fn is_cluster_scoped(resource: &str) -> bool {
+    CLUSTER_SCOPED.contains(&resource.split_once('/').map_or(resource, |(r, _)| r))
+}
 
 /// One permission rule: an API group, its resources, the verbs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,31 +93,51 @@ pub const NOT_REQUEST_DRIVEN: &[(&str, &str, &str)] = &[
     ),
 ];
 
-/// The ClusterRole holding [`RULES`].
+/// The ClusterRole holding [`RULES`] (the cluster-wide install).
 pub fn cluster_role() -> ClusterRole {
+    ClusterRole { metadata: metadata(CLUSTER_ROLE), rules: Some(policy_rules(|_| true)), aggregation_rule: None }
+}
+
+/// The namespaced install's Role, bound in each watched namespace: every rule of [`RULES`] on a
+/// namespaced resource.
+pub fn namespaced_role() -> Role {
+    Role { metadata: metadata(CLUSTER_ROLE), rules: Some(policy_rules(|r| !is_cluster_scoped(r))) }
+}
+
+/// The namespaced install's ClusterRole: the rules of [`RULES`] on cluster-scoped resources.
+pub fn cluster_reader_role() -> ClusterRole {
     ClusterRole {
-        metadata: ObjectMeta {
-            name: Some(CLUSTER_ROLE.to_owned()),
-            labels: Some(
-                [("app.kubernetes.io/name", "prism-operator"), ("app.kubernetes.io/part-of", "prism")]
-                    .into_iter()
-                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                    .collect(),
-            ),
-            ..Default::default()
-        },
-        rules: Some(RULES.iter().map(policy_rule).collect()),
+        metadata: metadata(CLUSTER_READER_ROLE),
+        rules: Some(policy_rules(is_cluster_scoped)),
         aggregation_rule: None,
     }
 }
 
-fn policy_rule(r: &Rule) -> PolicyRule {
-    PolicyRule {
-        api_groups: Some(vec![r.group.to_owned()]),
-        resources: Some(r.resources.iter().map(|s| (*s).to_owned()).collect()),
-        verbs: r.verbs.iter().map(|s| (*s).to_owned()).collect(),
+fn metadata(name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        labels: Some(
+            [("app.kubernetes.io/name", "prism-operator"), ("app.kubernetes.io/part-of", "prism")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        ),
         ..Default::default()
     }
+}
+
+/// The rules of [`RULES`] whose resources pass `keep` (a rule never mixes the two scopes).
+fn policy_rules(keep: impl Fn(&str) -> bool) -> Vec<PolicyRule> {
+    RULES
+        .iter()
+        .filter(|r| r.resources.iter().all(|res| keep(res)))
+        .map(|r| PolicyRule {
+            api_groups: Some(vec![r.group.to_owned()]),
+            resources: Some(r.resources.iter().map(|s| (*s).to_owned()).collect()),
+            verbs: r.verbs.iter().map(|s| (*s).to_owned()).collect(),
+            ..Default::default()
+        })
+        .collect()
 }
 
 /// Whether the rules allow `verb` on `group`/`resource` (resource may carry `/subresource`).
@@ -141,5 +174,21 @@ mod tests {
         }
         assert!(allows("apps", "deployments", "patch"));
         assert!(!allows("apps", "deployments", "update"), "server-side apply patches; it never updates");
+    }
+
+    #[test]
+    fn the_namespaced_install_splits_the_rules_by_scope() {
+        for r in RULES {
+            let cluster = r.resources.iter().filter(|res| is_cluster_scoped(res)).count();
+            assert!(cluster == 0 || cluster == r.resources.len(), "{r:?} mixes scopes");
+        }
+        let role = namespaced_role().rules.unwrap_or_default();
+        let reader = cluster_reader_role().rules.unwrap_or_default();
+        assert_eq!(role.len() + reader.len(), RULES.len(), "every rule lands in one of the two");
+        assert!(role.iter().any(|r| r.resources.as_ref().is_some_and(|res| res.iter().any(|x| x == "secrets"))));
+        for rule in &reader {
+            assert!(rule.verbs.iter().all(|v| matches!(v.as_str(), "get" | "list" | "watch")), "{rule:?}");
+            assert!(rule.resources.iter().flatten().all(|r| is_cluster_scoped(r)), "{rule:?}");
+        }
     }
 }

@@ -39,7 +39,9 @@ pub enum Error {
     #[error("failed to check the Prism CRDs")]
     CrdCheck(#[source] kube::Error),
     /// Permissions are missing.
-    #[error("the operator lacks permissions (apply config/rbac/ or the Helm chart's ClusterRole): {missing}")]
+    #[error(
+        "the operator lacks permissions (apply config/rbac/ or config/namespaced/, or the Helm chart's RBAC): {missing}"
+    )]
     Forbidden {
         /// `verb group/resource` entries.
         missing: String,
@@ -49,8 +51,9 @@ pub enum Error {
     AccessReview(#[source] kube::Error),
 }
 
-/// Runs every check. `namespace` scopes the permission review (None: cluster-wide).
-pub async fn check(client: &Client, url: &str, namespace: Option<&str>) -> Result<(), Error> {
+/// Runs every check. The permissions are reviewed in each of `namespaces` (empty: cluster-wide),
+/// those on cluster-scoped resources once.
+pub async fn check(client: &Client, url: &str, namespaces: &[String]) -> Result<(), Error> {
     match tokio::time::timeout(REACH_TIMEOUT, client.apiserver_version()).await {
         Ok(Ok(v)) => tracing::info!(version = %v.git_version, "connected to the API server"),
         Ok(Err(err)) => return Err(Error::Unreachable { url: url.to_owned(), reason: err.to_string() }),
@@ -80,34 +83,37 @@ pub async fn check(client: &Client, url: &str, namespace: Option<&str>) -> Resul
         return Err(Error::CrdsMissing { missing: missing.join(", ") });
     }
     let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    let checks = rbac::grants().into_iter().filter(|(_, resource, _)| !resource.ends_with("/finalizers")).map(
-        |(group, resource, verb)| {
-            let reviews = reviews.clone();
-            async move {
-                let (resource_name, subresource) = resource.split_once('/').unwrap_or((resource, ""));
-                let cluster_scoped = resource_name == "customresourcedefinitions";
-                let review = SelfSubjectAccessReview {
-                    spec: SelfSubjectAccessReviewSpec {
-                        resource_attributes: Some(ResourceAttributes {
-                            group: Some(group.to_owned()),
-                            resource: Some(resource_name.to_owned()),
-                            subresource: Some(subresource.to_owned()).filter(|s| !s.is_empty()),
-                            verb: Some(verb.to_owned()),
-                            namespace: if cluster_scoped { None } else { namespace.map(str::to_owned) },
-                            ..Default::default()
-                        }),
+    let scopes: Vec<Option<&str>> =
+        if namespaces.is_empty() { vec![None] } else { namespaces.iter().map(|n| Some(n.as_str())).collect() };
+    let grants = rbac::grants().into_iter().filter(|(_, resource, _)| !resource.ends_with("/finalizers"));
+    let wanted = grants.flat_map(|(group, resource, verb)| {
+        let each: Vec<Option<&str>> = if rbac::is_cluster_scoped(resource) { vec![None] } else { scopes.clone() };
+        each.into_iter().map(move |namespace| (group, resource, verb, namespace))
+    });
+    let checks = wanted.map(|(group, resource, verb, namespace)| {
+        let reviews = reviews.clone();
+        async move {
+            let (resource_name, subresource) = resource.split_once('/').unwrap_or((resource, ""));
+            let review = SelfSubjectAccessReview {
+                spec: SelfSubjectAccessReviewSpec {
+                    resource_attributes: Some(ResourceAttributes {
+                        group: Some(group.to_owned()),
+                        resource: Some(resource_name.to_owned()),
+                        subresource: Some(subresource.to_owned()).filter(|s| !s.is_empty()),
+                        verb: Some(verb.to_owned()),
+                        namespace: namespace.map(str::to_owned),
                         ..Default::default()
-                    },
+                    }),
                     ..Default::default()
-                };
-                let allowed = reviews
-                    .create(&PostParams::default(), &review)
-                    .await
-                    .map(|r| r.status.is_some_and(|s| s.allowed))?;
-                Ok::<_, kube::Error>((allowed, format!("{verb} {group}/{resource}")))
-            }
-        },
-    );
+                },
+                ..Default::default()
+            };
+            let allowed =
+                reviews.create(&PostParams::default(), &review).await.map(|r| r.status.is_some_and(|s| s.allowed))?;
+            let place = namespace.map(|ns| format!(" in namespace {ns}")).unwrap_or_default();
+            Ok::<_, kube::Error>((allowed, format!("{verb} {group}/{resource}{place}")))
+        }
+    });
     let mut denied = Vec::new();
     for result in join_all(checks).await {
         let (allowed, what) = result.map_err(Error::AccessReview)?;

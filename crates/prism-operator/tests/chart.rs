@@ -1,7 +1,7 @@
 //! The deployment manifests on the local control plane: the Helm chart (lint, render, install,
 //! upgrade, uninstall, with helm built from tools/helm) and config/ (`kubectl apply -f
 //! config/rbac/`, `-f config/manager/manager.yaml`, `-k config/default`, `make undeploy`). Also
-//! checks that the chart's copies of the generated CRDs and ClusterRole rules match config/.
+//! checks that the chart's copies of the generated CRDs and RBAC rules match config/.
 //!
 //! helm comes from `$PRISM_HELM` (set by `make test`), else from `tools/helm/build.sh`.
 
@@ -194,14 +194,20 @@ fn chart_crds_are_the_generated_ones() {
 }
 
 #[test]
-fn chart_cluster_role_rules_are_the_generated_ones() {
-    let role = support::yaml(&read("config/rbac/role.yaml"));
-    let copy = support::yaml(&read("charts/prism-operator/files/clusterrole-rules.yaml"));
-    assert!(role["rules"].as_array().is_some_and(|r| !r.is_empty()), "config/rbac/role.yaml has no rules");
-    assert_eq!(
-        copy["rules"], role["rules"],
-        "files/clusterrole-rules.yaml differs from role.yaml; run `make manifests`"
-    );
+fn chart_role_rules_are_the_generated_ones() {
+    for (source, copy) in [
+        ("config/rbac/role.yaml", "charts/prism-operator/files/clusterrole-rules.yaml"),
+        ("config/namespaced/role/role.yaml", "charts/prism-operator/files/role-rules.yaml"),
+        ("config/namespaced/cluster_reader.yaml", "charts/prism-operator/files/cluster-reader-rules.yaml"),
+    ] {
+        let role = support::yaml(&read(source));
+        assert!(role["rules"].as_array().is_some_and(|r| !r.is_empty()), "{source} has no rules");
+        assert_eq!(
+            support::yaml(&read(copy))["rules"],
+            role["rules"],
+            "{copy} differs from {source}; run `make manifests`"
+        );
+    }
 }
 
 #[test]
@@ -266,6 +272,53 @@ async fn monitoring_objects_render_and_are_valid() {
 
     let no_service = render_err(&ns, &["serviceMonitor.enabled=true", "metrics.service.enabled=false"]);
     assert!(no_service.contains("serviceMonitor.enabled needs metrics.service.enabled"), "{no_service}");
+}
+
+/// `rbac.scope=namespaced`: a Role and RoleBinding in each watched namespace (the generated
+/// namespaced rules), a ClusterRole that only reads the cluster-scoped kinds, no cluster-wide
+/// manager role; the API server accepts every object; bad combinations fail with the reason.
+#[tokio::test]
+async fn namespaced_rbac_renders_roles_in_the_watched_namespaces() {
+    let cp = prism_testkit::shared().await;
+    support::install_crds(&cp.client().await.expect("client")).await;
+    let (ns, _guard) = prism_testkit::temp_namespace(cp).await.expect("namespace");
+    let (a, _guard_a) = prism_testkit::temp_namespace(cp).await.expect("namespace");
+    let (b, _guard_b) = prism_testkit::temp_namespace(cp).await.expect("namespace");
+    let mut template = helm(None);
+    template.args(["template", &ns, &chart(), "--namespace", &ns, "--set", "rbac.scope=namespaced"]);
+    template.args(["--set", &format!("watchNamespaces={{{a},{b}}}")]);
+    let rendered = run(template, None);
+    let docs = yaml_docs(&rendered);
+    let of = |kind: &str| docs.iter().filter(|d| d["kind"] == kind).collect::<Vec<_>>();
+    let generated_role = support::yaml(&read("config/namespaced/role/role.yaml"));
+    let generated_reader = support::yaml(&read("config/namespaced/cluster_reader.yaml"));
+    let roles = of("Role").into_iter().filter(|r| r["rules"] == generated_role["rules"]).collect::<Vec<_>>();
+    let mut placed: Vec<&str> = roles.iter().filter_map(|r| r["metadata"]["namespace"].as_str()).collect();
+    placed.sort_unstable();
+    let mut watched = vec![a.as_str(), b.as_str()];
+    watched.sort_unstable();
+    assert_eq!(placed, watched, "one manager Role per watched namespace");
+    let bindings = of("RoleBinding");
+    for namespace in &watched {
+        assert!(
+            bindings.iter().any(|rb| rb["metadata"]["namespace"] == *namespace
+                && rb["roleRef"]["kind"] == "Role"
+                && rb["subjects"][0]["namespace"] == ns.as_str()),
+            "no RoleBinding in {namespace} for the release's ServiceAccount"
+        );
+    }
+    let cluster_roles = of("ClusterRole");
+    assert_eq!(cluster_roles.len(), 1, "only the cluster reader");
+    assert_eq!(cluster_roles[0]["rules"], generated_reader["rules"]);
+    assert!(of("ClusterRoleBinding").iter().all(|b| b["roleRef"]["name"] == cluster_roles[0]["metadata"]["name"]));
+    let apply = ["apply", "--server-side", "--force-conflicts", "--dry-run=server", "--field-manager=chart-test"];
+    let out = run(kubectl(cp, &apply).args(["-f", "-"]), Some(&rendered));
+    assert_eq!(out.lines().count(), docs.len(), "one line per object:\n{out}");
+
+    let no_namespaces = render_err(&ns, &["rbac.scope=namespaced"]);
+    assert!(no_namespaces.contains("rbac.scope=namespaced needs watchNamespaces"), "{no_namespaces}");
+    let bad = render_err(&ns, &["rbac.scope=everywhere"]);
+    assert!(bad.contains("rbac.scope must be cluster or namespaced"), "{bad}");
 }
 
 /// `helm template` that must fail: its error output.

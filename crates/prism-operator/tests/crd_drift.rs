@@ -46,9 +46,15 @@ fn printed_stream_holds_all_four_kinds() {
 }
 
 #[test]
-fn committed_cluster_role_matches_the_code() {
-    let generated = prism_operator::crdgen::render_cluster_role().expect("render role");
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config/rbac/role.yaml");
-    let committed = std::fs::read_to_string(&path).expect("config/rbac/role.yaml; run `make manifests`");
-    assert!(committed == generated, "{} differs from src/rbac.rs; run `make manifests`", path.display());
+fn committed_roles_match_the_code() {
+    for (file, generated) in [
+        ("config/rbac/role.yaml", prism_operator::crdgen::render_cluster_role()),
+        ("config/namespaced/role/role.yaml", prism_operator::crdgen::render_namespaced_role()),
+        ("config/namespaced/cluster_reader.yaml", prism_operator::crdgen::render_cluster_reader_role()),
+    ] {
+        let generated = generated.expect("render role");
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").join(file);
+        let committed = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("{file}; run `make manifests`"));
+        assert!(committed == generated, "{file} differs from src/rbac.rs; run `make manifests`");
+    }
 }

@@ -2,7 +2,8 @@
 //! ServiceAccount bound to the generated `config/rbac/role.yaml` (impersonated), goes through a
 //! scenario touching every controller; the audit log must show no request it was denied, and
 //! every permission of the role must have been used (except the few that no request exercises,
-//! listed with their reason in `rbac::NOT_REQUEST_DRIVEN`).
+//! listed with their reason in `rbac::NOT_REQUEST_DRIVEN`). The namespaced install
+//! (config/namespaced) is enough in the watched namespaces and reaches nothing outside them.
 
 mod support;
 
@@ -41,12 +42,15 @@ fn kubectl(cp: &prism_testkit::ControlPlane, args: &[&str], stdin: Option<&str>)
 
 /// (group, resource[/subresource], verb) of every request the audit log attributes to the
 /// impersonated ServiceAccount, and those it was denied.
-fn used_by_service_account(cp: &prism_testkit::ControlPlane) -> (BTreeSet<(String, String, String)>, Vec<String>) {
+fn used_by_service_account(
+    cp: &prism_testkit::ControlPlane,
+    sa: &str,
+) -> (BTreeSet<(String, String, String)>, Vec<String>) {
     let text = std::fs::read_to_string(cp.audit_log_path()).expect("audit log");
     let (mut used, mut denied) = (BTreeSet::new(), Vec::new());
-    for line in text.lines().filter(|l| l.contains(SA)) {
+    for line in text.lines().filter(|l| l.contains(sa)) {
         let Ok(e) = serde_json::from_str::<Value>(line) else { continue };
-        if e["impersonatedUser"]["username"] != SA || e["objectRef"].is_null() {
+        if e["impersonatedUser"]["username"] != sa || e["objectRef"].is_null() {
             continue;
         }
         let o = &e["objectRef"];
@@ -246,7 +250,7 @@ async fn cluster_role_is_exactly_what_the_code_uses() {
     eventually("ScaledObject swept", so_gone).await;
 
     drop(op);
-    let (used, denied) = used_by_service_account(cp);
+    let (used, denied) = used_by_service_account(cp, SA);
     assert!(denied.is_empty(), "requests the role does not allow:\n{}", denied.join("\n"));
     let unused: Vec<String> = prism_operator::rbac::grants()
         .into_iter()
@@ -260,4 +264,138 @@ async fn cluster_role_is_exactly_what_the_code_uses() {
         unused.is_empty(),
         "permissions the operator never used (remove them from src/rbac.rs): {unused:?}\nused: {used:?}"
     );
+}
+
+/// `kubectl kustomize config/namespaced`, parsed.
+fn namespaced_install(cp: &prism_testkit::ControlPlane) -> Vec<Value> {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../config/namespaced");
+    let out = cp.kubectl().args(["kustomize", &dir.to_string_lossy()]).output().expect("kubectl kustomize");
+    assert!(out.status.success(), "kubectl kustomize config/namespaced: {}", String::from_utf8_lossy(&out.stderr));
+    let docs: Vec<Value> = serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout)).expect("YAML");
+    docs.into_iter().filter(|d| !d.is_null()).collect()
+}
+
+fn can_i(cp: &prism_testkit::ControlPlane, sa: &str, args: &[&str]) -> bool {
+    let out = cp.kubectl().args(["auth", "can-i", "--as", sa]).args(args).output().expect("kubectl auth can-i");
+    String::from_utf8_lossy(&out.stdout).trim() == "yes"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn namespaced_install_is_enough_and_reaches_nothing_else() {
+    let cp = prism_testkit::shared().await;
+    let client = cp.client().await.expect("client");
+    support::install_crds(&client).await;
+    let (a, _guard_a) = prism_testkit::temp_namespace(cp).await.expect("namespace");
+    let (b, _guard_b) = prism_testkit::temp_namespace(cp).await.expect("namespace");
+    let (other, _guard_other) = prism_testkit::temp_namespace(cp).await.expect("namespace");
+
+    // What `kubectl apply -k config/namespaced` installs: no cluster-wide manager role, the
+    // generated Role bound in prism-system (the namespace it watches), the read-only reader.
+    let docs = namespaced_install(cp);
+    let find =
+        |kind: &str, name: &str| docs.iter().find(|d| d["kind"] == kind && d["metadata"]["name"] == name).cloned();
+    assert!(find("ClusterRole", prism_operator::rbac::CLUSTER_ROLE).is_none(), "the cluster-wide role is dropped");
+    assert!(find("ClusterRoleBinding", "prism-operator-manager-rolebinding").is_none());
+    let role = find("Role", prism_operator::rbac::CLUSTER_ROLE).expect("the manager Role");
+    assert_eq!(role["metadata"]["namespace"], "prism-system");
+    assert_eq!(role["rules"], serde_json::to_value(prism_operator::rbac::namespaced_role().rules).expect("rules"));
+    let reader = find("ClusterRole", prism_operator::rbac::CLUSTER_READER_ROLE).expect("the cluster reader");
+    assert_eq!(
+        reader["rules"],
+        serde_json::to_value(prism_operator::rbac::cluster_reader_role().rules).expect("rules")
+    );
+    let mut binding = find("RoleBinding", "prism-operator-manager-rolebinding").expect("the manager RoleBinding");
+    assert_eq!(binding["metadata"]["namespace"], "prism-system");
+    assert_eq!(binding["subjects"][0]["namespace"], "prism-system", "the ServiceAccount stays in prism-system");
+    let mut reader_binding =
+        find("ClusterRoleBinding", "prism-operator-cluster-reader-binding").expect("the reader's binding");
+    let manager = find("Deployment", "prism-operator-controller-manager").expect("Deployment");
+    let env = &manager["spec"]["template"]["spec"]["containers"][0]["env"];
+    assert!(
+        env.as_array()
+            .is_some_and(|e| e.iter().any(|v| v["name"] == "WATCH_NAMESPACES" && v["value"] == "prism-system")),
+        "the Deployment watches the namespace its Role is in: {env}"
+    );
+
+    // The same objects for a ServiceAccount of this test only (the other test binds the
+    // cluster-wide role to the real one), with the Role in the two namespaces it watches.
+    let sa_name = format!("prism-operator-{a}");
+    let sa = format!("system:serviceaccount:prism-system:{sa_name}");
+    binding["subjects"][0]["name"] = json!(sa_name);
+    reader_binding["subjects"][0]["name"] = json!(sa_name);
+    reader_binding["metadata"]["name"] = json!(format!("prism-operator-cluster-reader-{a}"));
+    let mut objects = vec![reader.clone(), reader_binding];
+    for ns in [&a, &b] {
+        for object in [&role, &binding] {
+            let mut object = object.clone();
+            object["metadata"]["namespace"] = json!(ns);
+            objects.push(object);
+        }
+    }
+    let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    tokio::task::block_in_place(|| kubectl(cp, &["apply", "--server-side", "-f", "-"], Some(&list.to_string())));
+
+    let mut config: Value = serde_json::from_str(cp.kubeconfig()).expect("kubeconfig");
+    config["users"][0]["user"]["as"] = json!(sa);
+    let kubeconfig = std::env::temp_dir().join(format!("prism-rbac-{a}.kubeconfig"));
+    std::fs::write(&kubeconfig, config.to_string()).expect("write kubeconfig");
+    let log = std::env::temp_dir().join(format!("prism-rbac-{a}.log"));
+    let _op = support::KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_prism-operator"))
+            .args(["run", "--namespaces", &format!("{a},{b}"), "--leader-elect", "--leader-election-namespace", &a])
+            .args(["--metrics-bind-address", "127.0.0.1:0", "--health-probe-bind-address", "127.0.0.1:0"])
+            .env("KUBECONFIG", &kubeconfig)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).map_or_else(|_| Stdio::null(), Stdio::from))
+            .spawn()
+            .expect("operator"),
+    );
+    kubectl(
+        cp,
+        &["create", "secret", "generic", "pg-credentials", "-n", &a, "--from-literal=url=postgres://127.0.0.1:1/db"],
+        None,
+    );
+    // A stack with a referenced Secret and the admin's leader-election RBAC in one namespace, a
+    // pattern in the other.
+    support::create(&client, &a, &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismStack", "metadata": {"name": "st"},
+        "spec": {"admin": {"enabled": true, "replicas": 2, "leaderElection": {"enabled": true}},
+            "patterns": [{"name": "kv", "type": "keyvalue", "backend": "pg"}],
+            "backends": [{"name": "pg", "type": "database", "provider": "postgres", "secretRef": {"name": "pg-credentials"}}]}}))
+    .await;
+    support::create(
+        &client,
+        &b,
+        &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismPattern", "metadata": {"name": "kv"},
+        "spec": {"pattern": "keyvalue", "backend": "memstore"}}),
+    )
+    .await;
+    let in_a: Api<Deployment> = Api::namespaced(client.clone(), &a);
+    let in_b: Api<Deployment> = Api::namespaced(client.clone(), &b);
+    let roles = Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(client.clone(), &a);
+    eventually("both namespaces reconciled", async || {
+        let names = |list: Vec<Deployment>| list.into_iter().filter_map(|d| d.metadata.name).collect::<Vec<_>>();
+        let a_names = names(in_a.list(&Default::default()).await.map_err(|e| e.to_string())?.items);
+        let b_names = names(in_b.list(&Default::default()).await.map_err(|e| e.to_string())?.items);
+        let bindings = roles.list(&Default::default()).await.map_err(|e| e.to_string())?.items.len();
+        let log = std::fs::read_to_string(&log).unwrap_or_default();
+        (a_names.len() >= 3 && b_names == ["kv"] && bindings >= 2)
+            .then_some(())
+            .ok_or(format!("{a}: {a_names:?}, {b}: {b_names:?}, {bindings} RoleBindings in {a}; log:\n{log}"))
+    })
+    .await;
+    let (used, denied) = used_by_service_account(cp, &sa);
+    assert!(denied.is_empty(), "requests the namespaced install does not allow:\n{}", denied.join("\n"));
+    assert!(used.iter().any(|(_, r, v)| r == "secrets" && v == "get"), "the referenced Secret was read: {used:?}");
+    // Outside the watched namespaces: no Secrets, no RBAC, no children; cluster-wide only reads.
+    for args in [
+        ["get", "secrets", "-n", other.as_str()],
+        ["list", "secrets", "-A", ""],
+        ["create", "rolebindings", "-n", other.as_str()],
+        ["patch", "deployments", "-n", other.as_str()],
+        ["patch", "deployments", "-A", ""],
+    ] {
+        let args: Vec<&str> = args.into_iter().filter(|a| !a.is_empty()).collect();
+        assert!(!can_i(cp, &sa, &args), "the namespaced install allows {args:?}");
+    }
+    assert!(can_i(cp, &sa, &["get", "secrets", "-n", &a]) && can_i(cp, &sa, &["list", "customresourcedefinitions"]));
 }

@@ -117,6 +117,7 @@ pub struct PlacementSpec {
     pub strategy: Option<PlacementStrategy>,
     /// Node labels a node must carry for the pods to be scheduled on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(transform = crate::label_map)]
     pub node_selector: Option<BTreeMap<String, String>>,
     /// Node affinity, pod affinity and pod anti-affinity rules, as in a pod spec.
     #[serde(default, skip_serializing_if = "Option::is_none")]

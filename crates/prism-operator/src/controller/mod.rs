@@ -328,6 +328,16 @@ pub enum Scope {
     Namespaces(Vec<String>),
 }
 
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::All => f.write_str("all namespaces"),
+            Self::Namespace(ns) => write!(f, "namespace {ns}"),
+            Self::Namespaces(list) => write!(f, "namespaces {}", list.join(", ")),
+        }
+    }
+}
+
 impl Scope {
     /// The scope of `--namespaces a,b`: all namespaces when empty.
     pub fn from_list(namespaces: &[String]) -> Self {
