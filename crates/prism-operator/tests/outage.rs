@@ -1,6 +1,7 @@
-//! The operator rides out an API server outage: with the local API server stopped for 60 s the
-//! operator neither exits nor spins (its watches back off), and a change made right after the
-//! API server returns is reconciled within 10 s. Also: a cluster without the Prism CRDs is
+//! The operator rides out an API server outage in the middle of a rollout: with the local API
+//! server stopped for 60 s the operator neither exits nor spins (its watches back off), a change
+//! made right after the API server returns is reconciled within 10 s, and the rest of the rollout
+//! completes. Also: a cluster without the Prism CRDs is
 //! refused at startup with a clear error. (Its own control plane: it stops the API server.)
 
 mod support;
@@ -68,6 +69,19 @@ async fn api_server_outage_is_ridden_out() {
         deployments.get_opt("before").await.map_err(|e| e.to_string())?.ok_or("absent".to_owned())
     })
     .await;
+    // Mid-rollout: 30 patterns created and the API server stopped at once, while the operator
+    // is reconciling them.
+    const ROLLOUT: usize = 30;
+    for i in 0..ROLLOUT {
+        support::create(&client, ns, &pattern(&format!("rollout-{i:02}"))).await;
+    }
+    let count = async || {
+        let list = deployments.list(&Default::default()).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(
+            list.items.iter().filter(|d| d.metadata.name.as_deref().is_some_and(|n| n.starts_with("rollout-"))).count(),
+        )
+    };
+    let at_stop = count().await.expect("list Deployments");
 
     let log_path = cp.data_dir().join("operator.log");
     let log_len = || std::fs::read_to_string(&log_path).map(|l| l.len()).unwrap_or(0);
@@ -104,6 +118,14 @@ async fn api_server_outage_is_ridden_out() {
     })
     .await;
     println!("change after the outage reconciled in {} ms", created.elapsed().as_millis());
+    let rollout = support::eventually("the whole rollout after the outage", async || {
+        let n = count().await?;
+        (n == ROLLOUT).then_some(()).ok_or(format!("{n} of {ROLLOUT} Deployments"))
+    });
+    rollout.await;
+    println!(
+        "rollout of {ROLLOUT}: {at_stop} Deployments when the API server stopped, all {ROLLOUT} after it returned"
+    );
     if waited.is_err() {
         let log = std::fs::read_to_string(cp.data_dir().join("operator.log")).unwrap_or_default();
         let tail: Vec<&str> = log.lines().rev().take(60).collect();

@@ -319,6 +319,26 @@ impl ControlPlane {
         self.start_apiserver_until(Instant::now() + self.start_timeout).await
     }
 
+    /// Compacts etcd's history up to its current revision (physically) and returns that
+    /// revision: a watch or list from an older resourceVersion that reaches etcd then fails with
+    /// 410 Gone, as after etcd's periodic compaction. The API server's watch cache still serves
+    /// recent versions until it restarts.
+    pub async fn compact_etcd(&self) -> Result<i64, Error> {
+        let port = self.layout.ports.etcd_client;
+        let failed = |reason: String| Error::Etcd { reason };
+        // A range read of any key answers with the store's current revision in its header.
+        let header =
+            crate::ready::etcd_post(port, "/v3/kv/range", r#"{"key":"AA==","limit":1}"#).await.map_err(failed)?;
+        let revision: i64 = header["header"]["revision"]
+            .as_str()
+            .and_then(|r| r.parse().ok())
+            .ok_or_else(|| failed(format!("no revision in {header}")))?;
+        let body = format!(r#"{{"revision":"{revision}","physical":true}}"#);
+        crate::ready::etcd_post(port, "/v3/kv/compaction", &body).await.map_err(failed)?;
+        tracing::info!(revision, "etcd compacted");
+        Ok(revision)
+    }
+
     /// Stops every process and removes the data directory.
     pub async fn stop(self) {
         let _ = tokio::task::spawn_blocking(move || drop(self)).await;

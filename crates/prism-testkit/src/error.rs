@@ -9,6 +9,9 @@ pub enum Error {
     #[error("failed to provide KEDA's CRDs: {0}")]
     Keda(String),
 
+    #[error("etcd request failed: {reason}")]
+    Etcd { reason: String },
+
     #[error("failed to fetch a Go module's files: {0}")]
     GoModule(String),
 

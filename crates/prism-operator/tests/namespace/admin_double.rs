@@ -1,12 +1,14 @@
 //! A test double of the Prism admin: a real tonic server implementing `prism.ControlPlane` on a
 //! loopback port that records every call. Like the real admin, CreateNamespace is not idempotent:
-//! a second create of the same namespace answers ALREADY_EXISTS. It can be told to fail creates,
-//! and stopped and restarted on the same port to simulate an outage.
+//! a second create of the same namespace answers ALREADY_EXISTS. It can be told to fail creates or
+//! revokes, to answer late (after doing the work, as a slow admin would), and stopped and
+//! restarted on the same port (dropping the connections of calls in flight) to simulate an outage.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 
 use prism_operator::controller::namespace::admin::proto::{
@@ -32,7 +34,11 @@ pub enum Call {
 struct State {
     calls: Vec<Call>,
     existing: BTreeSet<String>,
+    /// How often each namespace was really created (not answered ALREADY_EXISTS).
+    provisioned: BTreeMap<String, usize>,
     fail_creates: Option<(tonic::Code, String)>,
+    fail_revokes: Option<(tonic::Code, String)>,
+    delay: Option<Duration>,
 }
 
 #[derive(Clone, Default)]
@@ -45,20 +51,28 @@ impl ControlPlane for Service {
         request: Request<CreateNamespaceRequest>,
     ) -> Result<Response<CreateNamespaceResponse>, Status> {
         let request = request.into_inner();
-        let mut state = self.0.lock().expect("lock");
-        state.calls.push(Call::Create(request.clone()));
-        if let Some((code, message)) = state.fail_creates.clone() {
-            return Err(Status::new(code, message));
+        let (answer, delay) = {
+            let mut state = self.0.lock().expect("lock");
+            state.calls.push(Call::Create(request.clone()));
+            let answer = if let Some((code, message)) = state.fail_creates.clone() {
+                Err(Status::new(code, message))
+            } else if !state.existing.insert(request.namespace.clone()) {
+                Err(Status::already_exists(format!("namespace {} already exists", request.namespace)))
+            } else {
+                *state.provisioned.entry(request.namespace.clone()).or_default() += 1;
+                Ok(Response::new(CreateNamespaceResponse {
+                    success: true,
+                    message: "created".into(),
+                    assigned_partition: PARTITION,
+                    assigned_proxy: PROXY.into(),
+                }))
+            };
+            (answer, state.delay)
+        };
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await; // the slow admin: the work is done, the answer late
         }
-        if !state.existing.insert(request.namespace.clone()) {
-            return Err(Status::already_exists(format!("namespace {} already exists", request.namespace)));
-        }
-        Ok(Response::new(CreateNamespaceResponse {
-            success: true,
-            message: "created".into(),
-            assigned_partition: PARTITION,
-            assigned_proxy: PROXY.into(),
-        }))
+        answer
     }
 
     async fn revoke_namespace(
@@ -66,10 +80,21 @@ impl ControlPlane for Service {
         request: Request<NamespaceRevocation>,
     ) -> Result<Response<NamespaceRevocationAck>, Status> {
         let request = request.into_inner();
-        let mut state = self.0.lock().expect("lock");
-        state.existing.remove(&request.namespace);
-        state.calls.push(Call::Revoke(request));
-        Ok(Response::new(NamespaceRevocationAck { success: true, message: "revoked".into(), revoked_at: 1 }))
+        let (answer, delay) = {
+            let mut state = self.0.lock().expect("lock");
+            state.calls.push(Call::Revoke(request.clone()));
+            let answer = if let Some((code, message)) = state.fail_revokes.clone() {
+                Err(Status::new(code, message))
+            } else {
+                state.existing.remove(&request.namespace);
+                Ok(Response::new(NamespaceRevocationAck { success: true, message: "revoked".into(), revoked_at: 1 }))
+            };
+            (answer, state.delay)
+        };
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        answer
     }
 
     async fn heartbeat(&self, _: Request<ProxyHeartbeat>) -> Result<Response<HeartbeatAck>, Status> {
@@ -161,6 +186,26 @@ impl AdminDouble {
     /// Makes every CreateNamespace fail with `code` and `message` (None: succeed again).
     pub fn fail_creates(&self, failure: Option<(tonic::Code, &str)>) {
         self.service.0.lock().expect("lock").fail_creates = failure.map(|(c, m)| (c, m.to_owned()));
+    }
+
+    /// Makes every RevokeNamespace fail with `code` and `message` (None: succeed again).
+    pub fn fail_revokes(&self, failure: Option<(tonic::Code, &str)>) {
+        self.service.0.lock().expect("lock").fail_revokes = failure.map(|(c, m)| (c, m.to_owned()));
+    }
+
+    /// Answers every call `delay` after doing its work (None: at once).
+    pub fn delay(&self, delay: Option<Duration>) {
+        self.service.0.lock().expect("lock").delay = delay;
+    }
+
+    /// How often `namespace` was really created on the double.
+    pub fn provisioned(&self, namespace: &str) -> usize {
+        self.service.0.lock().expect("lock").provisioned.get(namespace).copied().unwrap_or_default()
+    }
+
+    /// Whether `namespace` exists on the double now.
+    pub fn exists(&self, namespace: &str) -> bool {
+        self.service.0.lock().expect("lock").existing.contains(namespace)
     }
 }
 

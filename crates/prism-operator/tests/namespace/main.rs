@@ -2,12 +2,14 @@
 //! Prism admin: every spec field reaches CreateNamespace, provisioning is idempotent across
 //! reconciles and an operator restart, spec changes re-sync, deletion revokes (or gives up after
 //! the grace period while the admin is down), the TTL deletes, and admin errors surface as
-//! conditions and Warning Events.
+//! conditions and Warning Events, and an admin that is slow, failing or loses its connections
+//! mid-call provisions each namespace once and never holds a deletion past its grace period.
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod admin_double;
+mod faults;
 mod lifecycle;
 mod provisioning;
 

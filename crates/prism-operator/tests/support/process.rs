@@ -11,6 +11,21 @@ pub struct Proc {
 
 impl Proc {
     pub fn start(kubeconfig: &std::path::Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        Self::spawn(kubeconfig, args, envs, Stdio::null())
+    }
+
+    /// Like [`Proc::start`], appending its log (stderr) to `log`.
+    pub fn start_logging(
+        kubeconfig: &std::path::Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        log: &std::path::Path,
+    ) -> Self {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("open the operator log");
+        Self::spawn(kubeconfig, args, envs, Stdio::from(file))
+    }
+
+    fn spawn(kubeconfig: &std::path::Path, args: &[&str], envs: &[(&str, &str)], stderr: Stdio) -> Self {
         let (metrics, health) = (free_port(), free_port());
         let child = Command::new(env!("CARGO_BIN_EXE_prism-operator"))
             .arg("run")
@@ -21,7 +36,7 @@ impl Proc {
             .env("LOG_LEVEL", "info")
             .envs(envs.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("start prism-operator");
         Self { child, metrics, health }
@@ -40,6 +55,12 @@ impl Proc {
     /// How it exited, once it has.
     pub fn exit_status(&mut self) -> std::io::Result<Option<std::process::ExitStatus>> {
         self.child.try_wait()
+    }
+
+    /// SIGKILL, and waits until it is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     pub fn alive(&mut self) -> bool {

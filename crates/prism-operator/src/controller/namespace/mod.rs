@@ -213,7 +213,19 @@ async fn revoke(obj: &PrismNamespace, ctx: &Ctx, ns: &str) -> Result<Action, Err
                 namespace: obj.spec.namespace_id.clone(),
                 graceful_timeout_seconds: REVOKE_GRACEFUL_TIMEOUT_SECONDS,
             };
-            admin::revoke_namespace(&endpoint, request).await
+            // A slow admin does not hold the deletion past its grace period: the call gets
+            // whatever is left of it (at least a second), and CALL_TIMEOUT at most.
+            let grace = lifecycle::grace_deadline(obj, ctx.settings.revoke_grace_period);
+            let left = grace.map_or(admin::CALL_TIMEOUT, |deadline| {
+                lifecycle::until(deadline, Timestamp::now()).clamp(Duration::from_secs(1), admin::CALL_TIMEOUT)
+            });
+            match tokio::time::timeout(left, admin::revoke_namespace(&endpoint, request)).await {
+                Ok(answer) => answer,
+                Err(_) => Err(admin::AdminError::Unreachable {
+                    endpoint,
+                    message: format!("no answer within {left:?}, the rest of the revoke grace period"),
+                }),
+            }
         }
     };
     let source = match result {
