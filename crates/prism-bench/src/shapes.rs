@@ -16,7 +16,7 @@ use k8s_openapi::{
 use kube::{Resource, ResourceExt};
 use prism_api::v1alpha1::PrismPattern;
 use prism_operator::{
-    apply, autoscaling, canonical,
+    autoscaling, canonical,
     config::Defaults,
     naming, placement,
     workload::{self, Exposure, Workload},
@@ -132,7 +132,7 @@ pub fn children(p: &PrismPattern, ns: &str) -> anyhow::Result<Children> {
 
 /// Adds the annotation the operator's `apply` puts on every child it writes.
 fn hashed<K: Resource + serde::Serialize>(mut obj: K) -> anyhow::Result<K> {
-    let digest = apply::hash(&obj)?;
+    let digest = canonical::hash(&obj)?;
     obj.annotations_mut().insert(naming::APPLIED_HASH_ANNOTATION.to_owned(), digest);
     Ok(obj)
 }

@@ -14,7 +14,6 @@ use kube::{
     api::{DeleteParams, GetParams, Patch, PatchParams},
 };
 use serde::{Serialize, de::DeserializeOwned};
-use sha2::{Digest, Sha256};
 
 use crate::{canonical, error::Error, naming::APPLIED_HASH_ANNOTATION};
 
@@ -29,14 +28,6 @@ pub enum Outcome {
     Unchanged,
 }
 
-/// A stable short hash of a JSON-serializable value.
-pub fn hash<T: Serialize>(value: &T) -> Result<String, serde_json::Error> {
-    // serde_json::Value keeps object keys sorted, so equal values hash equally.
-    let bytes = serde_json::to_vec(&serde_json::to_value(value)?)?;
-    let digest = Sha256::digest(&bytes);
-    Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
-}
-
 /// Applies `desired` unless `cached` already contains it. Returns the outcome and the live object
 /// (the API server's answer, or the cached copy when nothing was sent).
 pub async fn apply<K>(
@@ -49,7 +40,7 @@ where
     K: Resource + Clone + Serialize + DeserializeOwned + Debug,
 {
     let name = desired.name_any();
-    let digest = hash(&desired).map_err(|source| Error::SerializeChild { kind, source })?;
+    let digest = canonical::hash(&desired).map_err(|source| Error::SerializeChild { kind, source })?;
     desired.annotations_mut().insert(APPLIED_HASH_ANNOTATION.to_owned(), digest);
     let want = serde_json::to_value(&desired).map_err(|source| Error::SerializeChild { kind, source })?;
     let matches = |obj: &K| -> Result<bool, Error> {
@@ -122,18 +113,4 @@ where
 /// Whether `child` is controlled by the object with `owner_uid`.
 pub fn controlled_by<K: Resource>(child: &K, owner_uid: &str) -> bool {
     child.meta().owner_references.iter().flatten().any(|r| r.controller == Some(true) && r.uid == owner_uid)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hash_is_stable_and_sensitive() {
-        let a = serde_json::json!({"b": 1, "a": [1, 2]});
-        let b = serde_json::json!({"a": [1, 2], "b": 1});
-        assert_eq!(hash(&a).expect("hash"), hash(&b).expect("hash"));
-        assert_ne!(hash(&a).expect("hash"), hash(&serde_json::json!({"b": 2, "a": [1, 2]})).expect("hash"));
-        assert_eq!(hash(&a).expect("hash").len(), 16);
-    }
 }

@@ -126,11 +126,29 @@ fn format_decimal(negative: bool, mut mantissa: i128, mut exp: i32) -> String {
     format!("{}{mantissa}{suffix}", if negative { "-" } else { "" })
 }
 
+/// A stable short hash of a JSON-serializable value.
+pub fn hash<T: serde::Serialize>(value: &T) -> Result<String, serde_json::Error> {
+    use sha2::{Digest, Sha256};
+    // serde_json::Value keeps object keys sorted, so equal values hash equally.
+    let bytes = serde_json::to_vec(&serde_json::to_value(value)?)?;
+    let digest = Sha256::digest(&bytes);
+    Ok(digest.iter().take(8).map(|b| format!("{b:02x}")).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn hash_is_stable_and_sensitive() {
+        let a = serde_json::json!({"b": 1, "a": [1, 2]});
+        let b = serde_json::json!({"a": [1, 2], "b": 1});
+        assert_eq!(hash(&a).expect("hash"), hash(&b).expect("hash"));
+        assert_ne!(hash(&a).expect("hash"), hash(&serde_json::json!({"b": 2, "a": [1, 2]})).expect("hash"));
+        assert_eq!(hash(&a).expect("hash").len(), 16);
+    }
 
     #[test]
     fn quantities_take_the_api_servers_canonical_form() {

@@ -60,7 +60,7 @@ pub enum Error {
         method: &'static str,
         /// What went wrong.
         #[source]
-        source: crate::controller::namespace::admin::AdminError,
+        source: crate::admin::AdminError,
     },
     /// Deleting a PrismNamespace whose ttl passed failed.
     #[error("failed to delete the expired PrismNamespace")]
@@ -99,7 +99,7 @@ impl Error {
             Self::SerializeChild { .. } => "SerializeChild",
             Self::NotOwned { .. } => "NameConflict",
             Self::ResolveReference { .. } => "ResolveReference",
-            Self::AdminCall { source, .. } => crate::controller::namespace::status::reason(source),
+            Self::AdminCall { source, .. } => source.reason(),
             Self::DeleteExpired { .. } => "DeleteExpired",
             Self::Finalizer { .. } => "Finalizer",
             Self::MissingObjectKey(_) => "MissingObjectKey",

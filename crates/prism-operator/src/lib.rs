@@ -2,6 +2,7 @@
 //! builders of the objects they own, and the tools around them (CRD generation).
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod apply;
 pub mod autoscaling;
 pub mod backoff;
@@ -10,6 +11,7 @@ pub mod config;
 pub mod context;
 pub mod controller;
 pub mod crdgen;
+pub mod credentials;
 pub mod error;
 pub mod go_duration;
 pub mod keda;

@@ -40,9 +40,20 @@ pub fn stack_children_selector() -> String {
     format!("{},{} in ({COMPONENT_PROXY},{COMPONENT_ADMIN})", managed_selector(), labels::COMPONENT)
 }
 
+/// Default gRPC port of a stack's proxy.
+pub const PROXY_PORT: i32 = 9090;
+/// Default gRPC port of a stack's admin (and of the admin endpoint PrismNamespaces call).
+pub const ADMIN_PORT: i32 = 8981;
+/// Port of a stack pattern's Service when its entry gives none (`kubectl port-forward svc/<pattern> 8080`).
+pub const PATTERN_SERVICE_PORT: i32 = 8080;
+/// Name of the proxy's and admin's container port.
+pub const GRPC_PORT_NAME: &str = "grpc";
+/// Suffix of a stack's proxy name ([`proxy_name`]), also accepted in a PrismNamespace's `proxyRef.name`.
+pub const PROXY_SUFFIX: &str = "-proxy";
+
 /// The proxy's Deployment, Service, autoscaler and PDB.
 pub fn proxy_name(stack: &str) -> String {
-    format!("{stack}-proxy")
+    format!("{stack}{PROXY_SUFFIX}")
 }
 
 /// The admin's Deployment, Service, PDB and ServiceAccount.
@@ -127,6 +138,33 @@ pub fn common_labels(instance: &str, name: &str, component: &str) -> BTreeMap<St
         (labels::PART_OF.to_owned(), "prism".to_owned()),
         (labels::MANAGED_BY.to_owned(), labels::MANAGED_BY_VALUE.to_owned()),
     ])
+}
+
+/// Keys of a PrismBackend's rendered connection ConfigMap and Secret: the environment variables
+/// a runner with `backendConfig` gets, and what a PrismNamespace reads back for the admin.
+pub mod connection {
+    /// ConfigMap key: PrismBackend name.
+    pub const KEY_NAME: &str = "PRISM_BACKEND_NAME";
+    /// ConfigMap key: kind of backend (messaging, database, ...).
+    pub const KEY_TYPE: &str = "PRISM_BACKEND_TYPE";
+    /// ConfigMap key: backend software (redis, nats, ...).
+    pub const KEY_PROVIDER: &str = "PRISM_BACKEND_PROVIDER";
+    /// ConfigMap key: host name.
+    pub const KEY_HOST: &str = "PRISM_BACKEND_HOST";
+    /// ConfigMap key: port.
+    pub const KEY_PORT: &str = "PRISM_BACKEND_PORT";
+    /// ConfigMap key: `true` when TLS is on.
+    pub const KEY_TLS: &str = "PRISM_BACKEND_TLS";
+    /// ConfigMap key: the TLS Secret to mount, when named.
+    pub const KEY_TLS_SECRET: &str = "PRISM_BACKEND_TLS_SECRET";
+    /// ConfigMap key: database named by the URL.
+    pub const KEY_DATABASE: &str = "PRISM_BACKEND_DATABASE";
+    /// Secret key: the connection URL.
+    pub const KEY_URL: &str = "PRISM_BACKEND_URL";
+    /// Secret key: the user name.
+    pub const KEY_USERNAME: &str = "PRISM_BACKEND_USERNAME";
+    /// Secret key: the password.
+    pub const KEY_PASSWORD: &str = "PRISM_BACKEND_PASSWORD";
 }
 
 /// The environment variable carrying one `config` key: `PRISM_CONFIG_` and the key upper-cased,

@@ -127,7 +127,7 @@ where
     S: Serialize + PartialEq,
 {
     let uid = obj.meta().uid.clone().ok_or(Error::MissingObjectKey("uid"))?;
-    let hash = crate::apply::hash(status).map_err(|source| Error::SerializeChild { kind: "status", source })?;
+    let hash = crate::canonical::hash(status).map_err(|source| Error::SerializeChild { kind: "status", source })?;
     if stored == Some(status) {
         memo.remember(&uid, hash);
         return Ok(false);

@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use prism_operator::controller::namespace::admin::proto::{
+use prism_operator::admin::proto::{
     CreateNamespaceRequest, CreateNamespaceResponse, HeartbeatAck, NamespaceRevocation, NamespaceRevocationAck,
     ProxyHeartbeat,
     control_plane_server::{ControlPlane, ControlPlaneServer},

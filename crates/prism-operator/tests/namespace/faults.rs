@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use prism_operator::controller::namespace::admin::CALL_TIMEOUT;
+use prism_operator::admin::CALL_TIMEOUT;
 use support::Operator;
 use tokio::{
     net::{TcpListener, TcpStream},

@@ -24,35 +24,12 @@ use prism_api::v1alpha1::{BackendProvider, BackendType};
 use serde_json::json;
 
 use super::validate::ValidatedBackend;
-use crate::naming;
+use crate::naming::{self, connection::*};
 
 /// `app.kubernetes.io/name` of the rendered objects.
 pub const APP_NAME: &str = "prism-backend";
 /// `app.kubernetes.io/component` of the rendered objects.
 pub const COMPONENT: &str = "backend-config";
-
-/// ConfigMap key: PrismBackend name.
-pub const KEY_NAME: &str = "PRISM_BACKEND_NAME";
-/// ConfigMap key: kind of backend (messaging, database, ...).
-pub const KEY_TYPE: &str = "PRISM_BACKEND_TYPE";
-/// ConfigMap key: backend software (redis, nats, ...).
-pub const KEY_PROVIDER: &str = "PRISM_BACKEND_PROVIDER";
-/// ConfigMap key: host name.
-pub const KEY_HOST: &str = "PRISM_BACKEND_HOST";
-/// ConfigMap key: port.
-pub const KEY_PORT: &str = "PRISM_BACKEND_PORT";
-/// ConfigMap key: `true` when TLS is on.
-pub const KEY_TLS: &str = "PRISM_BACKEND_TLS";
-/// ConfigMap key: the TLS Secret to mount, when named.
-pub const KEY_TLS_SECRET: &str = "PRISM_BACKEND_TLS_SECRET";
-/// ConfigMap key: database named by the URL.
-pub const KEY_DATABASE: &str = "PRISM_BACKEND_DATABASE";
-/// Secret key: the connection URL.
-pub const KEY_URL: &str = "PRISM_BACKEND_URL";
-/// Secret key: the user name.
-pub const KEY_USERNAME: &str = "PRISM_BACKEND_USERNAME";
-/// Secret key: the password.
-pub const KEY_PASSWORD: &str = "PRISM_BACKEND_PASSWORD";
 
 /// The rendered connection.
 pub struct Rendered {
@@ -92,7 +69,7 @@ pub fn render(v: &ValidatedBackend) -> Result<Rendered, serde_json::Error> {
             credentials.insert(key.to_owned(), ByteString(value.expose().as_bytes().to_vec()));
         }
     }
-    let hash = crate::apply::hash(&(&facts, &credentials))?;
+    let hash = crate::canonical::hash(&(&facts, &credentials))?;
     let config_map = ConfigMap {
         metadata: metadata(v, naming::backend_config_map(&v.name)),
         data: Some(facts),
@@ -197,10 +174,12 @@ mod tests {
     use prism_api::v1alpha1::BackendProvider;
 
     use super::*;
-    use crate::controller::backend::{
+    use crate::{
+        controller::backend::{
+            endpoint,
+            validate::{DEFAULT_INTERVAL, DEFAULT_TIMEOUT, HealthCheck},
+        },
         credentials::{Credentials, Sensitive},
-        endpoint,
-        validate::{DEFAULT_INTERVAL, DEFAULT_TIMEOUT, HealthCheck},
     };
 
     fn validated(password: &str) -> ValidatedBackend {

@@ -8,7 +8,7 @@
 use percent_encoding::percent_decode_str;
 use prism_api::v1alpha1::BackendProvider;
 
-use super::credentials::Sensitive;
+use crate::credentials::Sensitive;
 
 /// Where a backend listens.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -17,7 +17,6 @@
 //! (with a GET). Holding every Secret of the cluster in memory is what this avoids.
 
 pub mod build;
-pub mod credentials;
 pub mod endpoint;
 pub mod health;
 pub mod status;
@@ -47,7 +46,6 @@ use prism_api::{labels, v1alpha1::PrismBackend};
 use tracing::{info, instrument};
 
 use self::{
-    credentials::SecretValues,
     health::{Health, Target},
     status::Observation,
     validate::{Resolved, SecretLookup, ValidatedBackend},
@@ -56,6 +54,7 @@ use super::{CacheRole, Changes, Scope, children, keda_watch};
 use crate::{
     apply,
     context::{Context, Synced},
+    credentials::SecretValues,
     error::Error,
     keda, naming, status as conditions,
 };

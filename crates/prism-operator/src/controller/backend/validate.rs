@@ -11,11 +11,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use prism_api::v1alpha1::{BackendProvider, BackendType, PrismBackend};
 
 use super::{
-    credentials::{Credentials, KeyNames, SecretValues, Sensitive},
     endpoint::{self, Endpoint},
     health::{TlsMaterial, tls},
 };
-use crate::go_duration;
+use crate::{
+    credentials::{Credentials, KeyNames, SecretValues, Sensitive},
+    go_duration,
+};
 
 /// Default time between health checks.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(10);

@@ -9,7 +9,6 @@
 //! at the moment it runs out) and the per-object backoff of failures; a deletion whose admin stays
 //! unreachable completes after the revoke grace period with a Warning Event.
 
-pub mod admin;
 pub mod lifecycle;
 pub mod request;
 pub mod resolve;
@@ -34,9 +33,14 @@ use kube::{
 use prism_api::v1alpha1::{PrismNamespace, PrismStack};
 use tracing::{info, instrument, warn};
 
-use self::{admin::proto::NamespaceRevocation, status::Outcome};
+use self::status::Outcome;
 use super::{CacheRole, Scope};
-use crate::{context::Context, error::Error, status as conditions};
+use crate::{
+    admin::{self, proto::NamespaceRevocation},
+    context::Context,
+    error::Error,
+    status as conditions,
+};
 
 /// Default time a deletion waits for an unreachable admin before it completes anyway.
 pub const DEFAULT_REVOKE_GRACE_PERIOD: Duration = Duration::from_secs(300);

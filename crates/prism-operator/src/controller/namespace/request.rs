@@ -18,15 +18,14 @@ use std::collections::BTreeMap;
 
 use prism_api::v1alpha1::{PrismNamespace, PrismStack};
 
-use super::admin::proto::{AuthConfig, BackendConfig, CreateNamespaceRequest, NamespaceConfig, PatternConfig};
-use crate::controller::backend::{build as rendered, credentials::Sensitive};
+use crate::{
+    admin::proto::{AuthConfig, BackendConfig, CreateNamespaceRequest, NamespaceConfig, PatternConfig},
+    credentials::Sensitive,
+    naming::{self, connection},
+};
 
 /// Annotation on a PrismNamespace naming the admin endpoint directly (`http://host:port`).
 pub const ADMIN_ENDPOINT_ANNOTATION: &str = "prism.io/admin-endpoint";
-/// The admin's gRPC port when the stack does not set one.
-pub const DEFAULT_ADMIN_PORT: i32 = 8981;
-/// Suffix of proxy names (`<stack>-proxy`) accepted in `proxyRef.name`.
-pub const PROXY_SUFFIX: &str = "-proxy";
 
 /// Why a namespace cannot be provisioned yet: a condition reason and message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,15 +39,10 @@ pub struct Invalid {
 /// The PrismStack names `proxyRef.name` may stand for, in lookup order.
 pub fn stack_candidates(proxy_ref: &str) -> Vec<String> {
     let mut names = vec![proxy_ref.to_owned()];
-    if let Some(stack) = proxy_ref.strip_suffix(PROXY_SUFFIX).filter(|s| !s.is_empty()) {
+    if let Some(stack) = proxy_ref.strip_suffix(naming::PROXY_SUFFIX).filter(|s| !s.is_empty()) {
         names.push(stack.to_owned());
     }
     names
-}
-
-/// The name of a stack's admin Service.
-pub fn admin_service(stack: &str) -> String {
-    format!("{stack}-admin")
 }
 
 /// The admin endpoint: the annotation, else the operator-wide setting, else the stack's admin
@@ -75,8 +69,8 @@ pub fn admin_endpoint(
     };
     let name = stack.metadata.name.clone().unwrap_or_default();
     let admin = stack.spec.admin.as_ref();
-    let port = admin.and_then(|a| a.service.as_ref().and_then(|s| s.port).or(a.port)).unwrap_or(DEFAULT_ADMIN_PORT);
-    Ok(format!("http://{}.{namespace}.svc:{port}", admin_service(&name)))
+    let port = admin.and_then(|a| a.service.as_ref().and_then(|s| s.port).or(a.port)).unwrap_or(naming::ADMIN_PORT);
+    Ok(format!("http://{}.{namespace}.svc:{port}", naming::admin_name(&name)))
 }
 
 /// What `resolve` found for one entry of `spec.patterns`.
@@ -172,12 +166,12 @@ pub fn create_request(
 fn backend_config(conn: &BackendConnection) -> BackendConfig {
     let fact = |k: &str| conn.facts.get(k).cloned();
     let options = [
-        ("type", rendered::KEY_TYPE),
-        ("host", rendered::KEY_HOST),
-        ("port", rendered::KEY_PORT),
-        ("tls", rendered::KEY_TLS),
-        ("database", rendered::KEY_DATABASE),
-        ("tlsSecret", rendered::KEY_TLS_SECRET),
+        ("type", connection::KEY_TYPE),
+        ("host", connection::KEY_HOST),
+        ("port", connection::KEY_PORT),
+        ("tls", connection::KEY_TLS),
+        ("database", connection::KEY_DATABASE),
+        ("tlsSecret", connection::KEY_TLS_SECRET),
     ]
     .into_iter()
     .filter_map(|(option, key)| fact(key).map(|v| (option.to_owned(), v)))
@@ -187,7 +181,7 @@ fn backend_config(conn: &BackendConnection) -> BackendConfig {
         .filter_map(|(k, v)| v.as_ref().map(|v| (k.to_owned(), v.expose().to_owned())))
         .collect();
     BackendConfig {
-        backend_type: fact(rendered::KEY_PROVIDER).unwrap_or_default(),
+        backend_type: fact(connection::KEY_PROVIDER).unwrap_or_default(),
         connection_string: conn.url.as_ref().map(|u| u.expose().to_owned()).unwrap_or_default(),
         credentials,
         options,

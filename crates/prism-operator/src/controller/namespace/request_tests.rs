@@ -65,11 +65,11 @@ fn inputs() -> Inputs {
             "cache".into(),
             Some(BackendConnection {
                 facts: BTreeMap::from([
-                    (rendered::KEY_PROVIDER.into(), "redis".into()),
-                    (rendered::KEY_TYPE.into(), "cache".into()),
-                    (rendered::KEY_HOST.into(), "redis.svc".into()),
-                    (rendered::KEY_PORT.into(), "6379".into()),
-                    (rendered::KEY_TLS.into(), "false".into()),
+                    (connection::KEY_PROVIDER.into(), "redis".into()),
+                    (connection::KEY_TYPE.into(), "cache".into()),
+                    (connection::KEY_HOST.into(), "redis.svc".into()),
+                    (connection::KEY_PORT.into(), "6379".into()),
+                    (connection::KEY_TLS.into(), "false".into()),
                 ]),
                 url: Some(Sensitive::new("redis://redis.svc:6379")),
                 username: Some(Sensitive::new("app")),

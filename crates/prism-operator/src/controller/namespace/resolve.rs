@@ -10,11 +10,7 @@ use prism_api::v1alpha1::{PrismNamespace, PrismPattern, PrismStack};
 use serde::de::DeserializeOwned;
 
 use super::request::{self, BackendConnection, Inputs, PatternSummary};
-use crate::{
-    controller::backend::{build as rendered, credentials::SecretValues},
-    error::Error,
-    naming,
-};
+use crate::{credentials::SecretValues, error::Error, naming, naming::connection};
 
 async fn get<K>(client: &Client, ns: &str, kind: &'static str, name: &str) -> Result<Option<K>, Error>
 where
@@ -91,8 +87,8 @@ async fn connection(client: &Client, ns: &str, backend: &str) -> Result<Option<B
     let values = SecretValues::from_secret(secret);
     Ok(Some(BackendConnection {
         facts: cm.data.unwrap_or_else(BTreeMap::new),
-        url: values.get(rendered::KEY_URL).cloned(),
-        username: values.get(rendered::KEY_USERNAME).cloned(),
-        password: values.get(rendered::KEY_PASSWORD).cloned(),
+        url: values.get(connection::KEY_URL).cloned(),
+        username: values.get(connection::KEY_USERNAME).cloned(),
+        password: values.get(connection::KEY_PASSWORD).cloned(),
     }))
 }

@@ -8,7 +8,8 @@
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use prism_api::v1alpha1::{NamespacePhase, PrismNamespace, PrismNamespaceStatus};
 
-use super::{admin::AdminError, admin::proto::CreateNamespaceResponse, request};
+use super::request;
+use crate::admin::{AdminError, proto::CreateNamespaceResponse};
 use crate::status::{self as conditions, Desired};
 
 /// Condition type: the namespace exists on the admin with the current spec.
@@ -103,7 +104,7 @@ pub fn next(obj: &PrismNamespace, outcome: &Outcome, now: Timestamp) -> PrismNam
         Outcome::AdminFailed(err) => {
             s.phase = Some(NamespacePhase::Failed);
             s.proxy_status = Some(proxy_status(err).to_owned());
-            not_provisioned(reason(err), &err.to_string())
+            not_provisioned(err.reason(), &err.to_string())
         }
         Outcome::Revoking(err) => {
             s.phase = Some(NamespacePhase::Terminating);
@@ -123,15 +124,6 @@ pub fn next(obj: &PrismNamespace, outcome: &Outcome, now: Timestamp) -> PrismNam
     };
     s.conditions = conditions::merge(&stored.conditions, &desired, generation, now);
     s
-}
-
-/// The condition reason of an admin failure.
-pub fn reason(err: &AdminError) -> &'static str {
-    match err {
-        AdminError::InvalidEndpoint { .. } => "InvalidAdminEndpoint",
-        AdminError::Unreachable { .. } => "AdminUnreachable",
-        AdminError::Refused { .. } => "AdminRejected",
-    }
 }
 
 fn proxy_status(err: &AdminError) -> &'static str {

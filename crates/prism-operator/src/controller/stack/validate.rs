@@ -21,15 +21,6 @@ use crate::{
     workload::{Exposure, Workload},
 };
 
-/// Default gRPC port of the proxy.
-pub const PROXY_PORT: i32 = 9090;
-/// Default gRPC port of the admin.
-pub const ADMIN_PORT: i32 = 8981;
-/// Port of a stack pattern's Service when its entry gives none (`kubectl port-forward svc/<pattern> 8080`).
-pub const PATTERN_SERVICE_PORT: i32 = 8080;
-/// Name of the proxy's and admin's container port.
-pub const GRPC_PORT_NAME: &str = "grpc";
-
 /// A replicated component of the stack (proxy or admin).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Component {
@@ -91,7 +82,7 @@ pub fn validate(
     let o = Owner { stack, name: reference.name.clone(), ns, reference, keda_installed };
     let spec = &stack.spec;
     let admin_spec = spec.admin.as_ref().filter(|a| a.enabled == Some(true));
-    let admin_port = admin_spec.and_then(|a| a.port).unwrap_or(ADMIN_PORT);
+    let admin_port = admin_spec.and_then(|a| a.port).unwrap_or(naming::ADMIN_PORT);
     let leader_election = admin_spec
         .and_then(|a| a.leader_election.as_ref())
         .filter(|le| le.enabled == Some(true))
@@ -105,7 +96,7 @@ pub fn validate(
         });
 
     let proxy = spec.proxy.clone().unwrap_or_default();
-    let proxy_port = proxy.port.unwrap_or(PROXY_PORT);
+    let proxy_port = proxy.port.unwrap_or(naming::PROXY_PORT);
     let mut proxy_env = vec![env("PRISM_PROXY_PORT", proxy_port.to_string())];
     if admin_spec.is_some() {
         proxy_env.push(env("PRISM_ADMIN_ENDPOINT", format!("{}:{admin_port}", naming::admin_name(&o.name))));
@@ -195,8 +186,8 @@ struct ComponentInput<'a> {
 
 fn component(o: &Owner<'_>, role: Role, input: ComponentInput<'_>) -> Result<Component, Invalid> {
     let (name, seed_component, component_label, field) = match role {
-        Role::Proxy => (naming::proxy_name(&o.name), "prism-proxy", "proxy", "spec.proxy"),
-        Role::Admin => (naming::admin_name(&o.name), "prism-admin", "admin", "spec.admin"),
+        Role::Proxy => (naming::proxy_name(&o.name), "prism-proxy", naming::COMPONENT_PROXY, "spec.proxy"),
+        Role::Admin => (naming::admin_name(&o.name), "prism-admin", naming::COMPONENT_ADMIN, "spec.admin"),
     };
     let labels = naming::stack_component_labels(&o.name, seed_component, component_label);
     let selector = naming::stack_component_selector(&o.name, seed_component);
@@ -204,14 +195,14 @@ fn component(o: &Owner<'_>, role: Role, input: ComponentInput<'_>) -> Result<Com
         .map_err(|e| Invalid { reason: e.reason(), message: format!("{field}.placement: {e}") })?;
     let autoscaling = input.autoscaling;
     let probe = Probe {
-        tcp_socket: Some(TCPSocketAction { port: IntOrString::String(GRPC_PORT_NAME.to_owned()), host: None }),
+        tcp_socket: Some(TCPSocketAction { port: IntOrString::String(naming::GRPC_PORT_NAME.to_owned()), host: None }),
         ..Default::default()
     };
     let mut container = Container {
         name: seed_component.to_owned(),
         image: Some(input.image),
         ports: Some(vec![ContainerPort {
-            name: Some(GRPC_PORT_NAME.to_owned()),
+            name: Some(naming::GRPC_PORT_NAME.to_owned()),
             container_port: input.port,
             protocol: Some("TCP".to_owned()),
             ..Default::default()
@@ -232,7 +223,7 @@ fn component(o: &Owner<'_>, role: Role, input: ComponentInput<'_>) -> Result<Com
     let service = input.service.cloned().unwrap_or_default();
     let exposure = Exposure {
         type_: service.type_.unwrap_or(ServiceType::ClusterIP).as_str().to_owned(),
-        ports: vec![(GRPC_PORT_NAME.to_owned(), service.port.unwrap_or(input.port), input.port)],
+        ports: vec![(naming::GRPC_PORT_NAME.to_owned(), service.port.unwrap_or(input.port), input.port)],
         annotations: service.annotations.unwrap_or_default(),
     };
     Ok(Component {
@@ -274,7 +265,10 @@ fn child_pattern(o: &Owner<'_>, entry: &StackPatternSpec, backend_names: &[&str]
             .then(|| ObjectReference { name: entry.backend.clone(), namespace: None }),
         config: entry.config.clone(),
         service: Some(
-            entry.service.clone().unwrap_or(ServiceSpec { port: Some(PATTERN_SERVICE_PORT), ..Default::default() }),
+            entry
+                .service
+                .clone()
+                .unwrap_or(ServiceSpec { port: Some(naming::PATTERN_SERVICE_PORT), ..Default::default() }),
         ),
         autoscaling: entry.autoscaling.clone(),
         placement,
@@ -377,7 +371,7 @@ mod tests {
             Some("nats"),
             "wired to the stack backend"
         );
-        assert_eq!(pubsub.spec.service.as_ref().and_then(|s| s.port), Some(PATTERN_SERVICE_PORT));
+        assert_eq!(pubsub.spec.service.as_ref().and_then(|s| s.port), Some(naming::PATTERN_SERVICE_PORT));
         assert_eq!(pubsub.metadata.labels.as_ref().expect("labels")["stack"], "prism-dev");
         let memstore =
             v.patterns.iter().find(|p| p.metadata.name.as_deref() == Some("keyvalue-memstore")).expect("pattern");

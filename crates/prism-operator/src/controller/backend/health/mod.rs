@@ -18,7 +18,8 @@ use std::time::Duration;
 
 use prism_api::v1alpha1::BackendProvider;
 
-use super::{credentials::Sensitive, endpoint::Endpoint};
+use super::endpoint::Endpoint;
+use crate::credentials::Sensitive;
 
 /// Reason: the TCP connection failed (refused, reset, closed).
 pub const CONNECTION_FAILED: &str = "ConnectionFailed";

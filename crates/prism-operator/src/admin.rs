@@ -72,6 +72,15 @@ impl AdminError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Self::Unreachable { .. })
     }
+
+    /// The condition, Event and metric reason of this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::InvalidEndpoint { .. } => "InvalidAdminEndpoint",
+            Self::Unreachable { .. } => "AdminUnreachable",
+            Self::Refused { .. } => "AdminRejected",
+        }
+    }
 }
 
 /// Whether an admin message says the namespace exists already.
