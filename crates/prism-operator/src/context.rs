@@ -42,7 +42,7 @@ pub struct Context {
     /// Whether KEDA's ScaledObject CRD is installed; changes trigger reconciles.
     pub keda: watch::Receiver<bool>,
     /// The last status written per object.
-    pub status_memo: crate::status::Memo,
+    pub status_memo: crate::conditions::Memo,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
     /// Number of controllers whose caches have synced (first list of every watch done).
@@ -60,7 +60,7 @@ impl Context {
             client,
             defaults,
             keda,
-            status_memo: crate::status::Memo::default(),
+            status_memo: crate::conditions::Memo::default(),
             metrics,
             synced: watch::Sender::new(0),
             backoff: Mutex::default(),
@@ -192,7 +192,7 @@ mod tests {
             recorder: Recorder::new(test_client(), Reporter { controller: "t".into(), instance: None }),
             defaults: Defaults::default(),
             keda: rx,
-            status_memo: crate::status::Memo::default(),
+            status_memo: crate::conditions::Memo::default(),
             metrics: Arc::default(),
             synced: watch::Sender::new(0),
             backoff: Mutex::default(),

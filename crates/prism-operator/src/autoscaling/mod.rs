@@ -25,7 +25,7 @@ use kube::api::DynamicObject;
 use prism_api::v1alpha1::{AutoscalingSpec, KedaTrigger, Scaler};
 use serde_json::json;
 
-use crate::{canonical, keda, status::Desired};
+use crate::{canonical, conditions::Desired, keda};
 
 /// Condition type: the autoscaler exists and is scaling (or none is wanted).
 pub const AUTOSCALING_READY: &str = "AutoscalingReady";

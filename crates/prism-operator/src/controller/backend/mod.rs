@@ -52,11 +52,11 @@ use self::{
 };
 use super::{CacheRole, Changes, Scope, children, keda_watch};
 use crate::{
-    apply,
+    apply, conditions,
     context::{Context, Synced},
     credentials::SecretValues,
     error::Error,
-    keda, naming, status as conditions,
+    keda, naming,
 };
 
 /// The controller's view of the cluster: caches of the rendered children.

@@ -11,7 +11,7 @@ use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use prism_api::v1alpha1::{BackendPhase, PrismBackendStatus};
 
 use super::{health::Health, validate::Invalid};
-use crate::status::{self as conditions, Desired};
+use crate::conditions::{self, Desired};
 
 /// Condition type: the last health check passed and the connection is rendered.
 pub const READY: &str = "Ready";

@@ -37,9 +37,9 @@ use self::status::Outcome;
 use super::{CacheRole, Scope};
 use crate::{
     admin::{self, proto::NamespaceRevocation},
+    conditions,
     context::Context,
     error::Error,
-    status as conditions,
 };
 
 /// Default time a deletion waits for an unreachable admin before it completes anyway.

@@ -10,7 +10,7 @@ use prism_api::v1alpha1::{NamespacePhase, PrismNamespace, PrismNamespaceStatus};
 
 use super::request;
 use crate::admin::{AdminError, proto::CreateNamespaceResponse};
-use crate::status::{self as conditions, Desired};
+use crate::conditions::{self, Desired};
 
 /// Condition type: the namespace exists on the admin with the current spec.
 pub const PROVISIONED: &str = "Provisioned";

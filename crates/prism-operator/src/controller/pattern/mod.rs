@@ -36,9 +36,10 @@ use super::{CacheRole, Changes, Scope, children, keda_watch, wait};
 use crate::{
     apply,
     autoscaling::{self, Authentications, KedaRefs, TriggerBackend},
+    conditions,
     context::{Context, Synced},
     error::Error,
-    keda, naming, status as conditions,
+    keda, naming,
 };
 
 /// The controller's view of the cluster: caches of the children and of PrismBackends.

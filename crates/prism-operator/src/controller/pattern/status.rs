@@ -8,7 +8,7 @@ use prism_api::v1alpha1::PatternPhase;
 use super::validate::{Invalid, ValidatedPattern};
 use crate::{
     autoscaling::{self, PENDING_REASONS},
-    status::Desired,
+    conditions::Desired,
 };
 
 /// Condition type: every desired replica is available.

@@ -40,9 +40,10 @@ use tracing::{info, instrument, warn};
 
 use super::{CacheRole, Changes, Scope, children::ensure_all, keda_watch, wait};
 use crate::{
+    conditions,
     context::{Context, Synced},
     error::Error,
-    keda, naming, status as conditions,
+    keda, naming,
 };
 
 /// Caches of everything the stack controller owns.

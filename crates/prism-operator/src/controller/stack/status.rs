@@ -11,7 +11,7 @@ use prism_api::v1alpha1::{
 use super::validate::{Invalid, ValidatedStack};
 use crate::{
     autoscaling::{self, AUTOSCALING_READY, PENDING_REASONS},
-    status::Desired,
+    conditions::Desired,
 };
 
 /// `AutoscalingReady=False` reason while some autoscaler has not evaluated its metrics yet.
@@ -131,7 +131,7 @@ pub fn observe(
 pub fn rejected(observed: &mut Observed, message: String) {
     observed.phase = StackPhase::Failed;
     for c in observed.conditions.iter_mut().filter(|c| c.type_ == READY) {
-        *c = Desired::new(READY, false, crate::status::CHILD_REJECTED, message.clone());
+        *c = Desired::new(READY, false, crate::conditions::CHILD_REJECTED, message.clone());
     }
 }
 
