@@ -16,6 +16,16 @@ use serde_json::json;
 
 use crate::error::Error;
 
+/// Why an object cannot be reconciled as it stands: a condition reason and message, and a Warning
+/// Event with the same text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Invalid {
+    /// PascalCase reason.
+    pub reason: &'static str,
+    /// What is wrong, naming the field, and how to fix it.
+    pub message: String,
+}
+
 /// A condition as the reconcile wants it, before timestamps.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Desired {

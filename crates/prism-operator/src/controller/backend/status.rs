@@ -10,7 +10,8 @@ use std::time::Duration;
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use prism_api::v1alpha1::{BackendPhase, PrismBackendStatus};
 
-use super::{health::Health, validate::Invalid};
+use super::health::Health;
+use crate::conditions::Invalid;
 use crate::conditions::{self, Desired};
 
 /// Condition type: the last health check passed and the connection is rendered.

@@ -14,6 +14,7 @@ use super::{
     endpoint::{self, Endpoint},
     health::{TlsMaterial, tls},
 };
+use crate::conditions::Invalid;
 use crate::{
     credentials::{Credentials, KeyNames, SecretValues, Sensitive},
     go_duration,
@@ -86,15 +87,6 @@ pub struct ValidatedBackend {
     pub tls_secret: Option<String>,
     /// Health-check timing.
     pub health: HealthCheck,
-}
-
-/// Why a backend cannot be used: a condition reason and message, and a Warning Event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invalid {
-    /// PascalCase reason.
-    pub reason: &'static str,
-    /// What is wrong and how to fix it.
-    pub message: String,
 }
 
 fn invalid(reason: &'static str, message: String) -> Invalid {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 use prism_api::v1alpha1::PrismNamespace;
 
-use super::request::Invalid;
+use crate::conditions::Invalid;
 use crate::go_duration;
 
 /// The longest single requeue: far-off deadlines are reached in steps (the scheduler's timer

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 
 use prism_api::v1alpha1::{PrismNamespace, PrismStack};
 
+use crate::conditions::Invalid;
 use crate::{
     admin::proto::{AuthConfig, BackendConfig, CreateNamespaceRequest, NamespaceConfig, PatternConfig},
     credentials::Sensitive,
@@ -26,15 +27,6 @@ use crate::{
 
 /// Annotation on a PrismNamespace naming the admin endpoint directly (`http://host:port`).
 pub const ADMIN_ENDPOINT_ANNOTATION: &str = "prism.io/admin-endpoint";
-
-/// Why a namespace cannot be provisioned yet: a condition reason and message.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invalid {
-    /// PascalCase reason.
-    pub reason: &'static str,
-    /// What is missing and where.
-    pub message: String,
-}
 
 /// The PrismStack names `proxyRef.name` may stand for, in lookup order.
 pub fn stack_candidates(proxy_ref: &str) -> Vec<String> {

@@ -44,7 +44,7 @@ pub async fn endpoint(
     obj: &PrismNamespace,
     ns: &str,
     operator_override: Option<&str>,
-) -> Result<Result<String, request::Invalid>, Error> {
+) -> Result<Result<String, crate::conditions::Invalid>, Error> {
     if let Ok(endpoint) = request::admin_endpoint(obj, operator_override, None) {
         return Ok(Ok(endpoint));
     }

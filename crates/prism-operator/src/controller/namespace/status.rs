@@ -34,7 +34,7 @@ pub enum Outcome {
         response: CreateNamespaceResponse,
     },
     /// A reference could not be resolved; nothing was sent.
-    Unresolved(request::Invalid),
+    Unresolved(conditions::Invalid),
     /// The admin call failed.
     AdminFailed(AdminError),
     /// Deletion: RevokeNamespace failed; retrying until the grace period ends.
@@ -199,7 +199,7 @@ mod tests {
         };
         let s = next(&obj(1, None), &Outcome::AdminFailed(refused), at(0));
         assert_eq!(s.proxy_status.as_deref(), Some(PROXY_ERROR));
-        let unresolved = Outcome::Unresolved(request::Invalid { reason: "StackNotFound", message: "m".into() });
+        let unresolved = Outcome::Unresolved(conditions::Invalid { reason: "StackNotFound", message: "m".into() });
         assert_eq!(next(&obj(1, None), &unresolved, at(0)).phase, Some(NamespacePhase::Pending));
         let active = next(&obj(1, None), &synced(), at(0));
         let s = next(&obj(1, Some(active)), &Outcome::Revoking(down), at(5));

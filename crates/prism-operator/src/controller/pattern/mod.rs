@@ -31,8 +31,9 @@ use kube::{
 use prism_api::v1alpha1::{KedaTrigger, PrismBackend, PrismPattern, PrismPatternStatus};
 use tracing::{debug, info, instrument, warn};
 
-use self::validate::{BackendConfig, Invalid, Resolved};
+use self::validate::{BackendConfig, Resolved};
 use super::{CacheRole, Changes, Scope, children, keda_watch, wait};
+use crate::conditions::Invalid;
 use crate::{
     apply,
     autoscaling::{self, Authentications, KedaRefs, TriggerBackend},

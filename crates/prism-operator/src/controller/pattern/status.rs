@@ -5,7 +5,8 @@
 use k8s_openapi::api::apps::v1::Deployment;
 use prism_api::v1alpha1::PatternPhase;
 
-use super::validate::{Invalid, ValidatedPattern};
+use super::validate::ValidatedPattern;
+use crate::conditions::Invalid;
 use crate::{
     autoscaling::{self, PENDING_REASONS},
     conditions::Desired,

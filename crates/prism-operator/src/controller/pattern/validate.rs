@@ -11,6 +11,7 @@ use k8s_openapi::{
 };
 use prism_api::v1alpha1::{PrismPattern, ServiceType};
 
+use crate::conditions::Invalid;
 use crate::{
     autoscaling::{KedaRefs, Scaling},
     config::Defaults,
@@ -61,15 +62,6 @@ pub struct ValidatedPattern {
     pub exposure: Option<Exposure>,
     /// The autoscaler the spec asks for, and whether it can run.
     pub scaling: Scaling,
-}
-
-/// Why a pattern cannot be reconciled: becomes a condition reason and a Warning Event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invalid {
-    /// PascalCase reason.
-    pub reason: &'static str,
-    /// What is wrong and how to fix it.
-    pub message: String,
 }
 
 /// Validates `pattern` (which must have a namespace and uid, see `owner`).

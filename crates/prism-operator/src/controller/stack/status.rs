@@ -8,7 +8,8 @@ use prism_api::v1alpha1::{
     BackendPhase, ChildrenStatus, ComponentStatus, PatternPhase, PrismBackend, PrismPattern, StackPhase,
 };
 
-use super::validate::{Invalid, ValidatedStack};
+use super::validate::ValidatedStack;
+use crate::conditions::Invalid;
 use crate::{
     autoscaling::{self, AUTOSCALING_READY, PENDING_REASONS},
     conditions::Desired,

@@ -14,6 +14,7 @@ use prism_api::v1alpha1::{
 };
 
 use super::rbac::LeaderElection;
+use crate::conditions::Invalid;
 use crate::{
     autoscaling::{KedaRefs, Scaling},
     config::Defaults,
@@ -32,15 +33,6 @@ pub struct Component {
     pub scaling: Scaling,
     /// Whether it gets a PodDisruptionBudget (more than one replica).
     pub pdb: bool,
-}
-
-/// Something in the spec the operator cannot honour; becomes a condition and a Warning Event.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Invalid {
-    /// PascalCase reason.
-    pub reason: &'static str,
-    /// What is wrong, naming the field.
-    pub message: String,
 }
 
 /// The stack with defaults applied.
