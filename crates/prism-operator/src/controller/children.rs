@@ -62,7 +62,7 @@ where
         .map(|c| (**c).clone())
         .collect();
     for name in apply::sweep(api, kind, &owned, |n| keep.iter().any(|k| k == n)).await? {
-        changes.deleted.push(format!("{kind} {name}"));
+        changes.record_deleted(kind, &name);
     }
     Ok(live)
 }

@@ -388,25 +388,34 @@ impl Scope {
     }
 }
 
+/// One child: its kind and name.
+pub type Child = (String, String);
+
 /// What one reconcile changed, published as one Event per kind of change.
 #[derive(Debug, Default)]
 pub struct Changes {
-    /// Children created (`Kind name`).
-    pub created: Vec<String>,
+    /// Children created.
+    pub created: Vec<Child>,
     /// Children updated because they drifted or the spec changed.
-    pub updated: Vec<String>,
+    pub updated: Vec<Child>,
     /// Children deleted because the spec no longer asks for them.
-    pub deleted: Vec<String>,
+    pub deleted: Vec<Child>,
 }
 
 impl Changes {
     /// Records an apply outcome.
     pub fn record(&mut self, kind: &str, name: &str, outcome: Outcome) {
+        let child = (kind.to_owned(), name.to_owned());
         match outcome {
-            Outcome::Created => self.created.push(format!("{kind} {name}")),
-            Outcome::Updated => self.updated.push(format!("{kind} {name}")),
+            Outcome::Created => self.created.push(child),
+            Outcome::Updated => self.updated.push(child),
             Outcome::Unchanged => {}
         }
+    }
+
+    /// Records a child deleted by the sweep.
+    pub fn record_deleted(&mut self, kind: &str, name: &str) {
+        self.deleted.push((kind.to_owned(), name.to_owned()));
     }
 
     /// Adds what another part of the same reconcile changed.
@@ -416,13 +425,12 @@ impl Changes {
         self.deleted.extend(other.deleted);
     }
 
-    /// Publishes Normal Events `Created`, `Updated` and `Deleted` for what changed, and counts
-    /// the changes in the metrics.
+    /// Publishes Normal Events `Created`, `Updated` and `Deleted` for what changed (`created
+    /// Deployment orders, Service orders`), and counts the changes in the metrics.
     pub async fn publish<K: Resource<DynamicType = ()>>(&self, ctx: &Context, obj: &K) {
         let controller = K::kind(&());
         for (outcome, items) in [("created", &self.created), ("updated", &self.updated), ("deleted", &self.deleted)] {
-            for item in items {
-                let kind = item.split_once(' ').map_or(item.as_str(), |(k, _)| k);
+            for (kind, _) in items {
                 ctx.metrics.applied(&controller, kind, outcome, 1);
             }
         }
@@ -432,7 +440,8 @@ impl Changes {
             ("Deleted", "Sweep", &self.deleted),
         ] {
             if !items.is_empty() {
-                let note = format!("{} {}", reason.to_lowercase(), items.join(", "));
+                let list: Vec<String> = items.iter().map(|(kind, name)| format!("{kind} {name}")).collect();
+                let note = format!("{} {}", reason.to_lowercase(), list.join(", "));
                 ctx.publish(obj, EventType::Normal, reason, action, note).await;
             }
         }
