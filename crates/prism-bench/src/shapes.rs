@@ -73,8 +73,8 @@ pub fn children(p: &PrismPattern, ns: &str) -> anyhow::Result<Children> {
     let name = p.name_any();
     let owner = p.controller_owner_ref(&()).context("a PrismPattern without a uid owns nothing")?;
     let selector = naming::pattern_selector(&name);
-    let placement = placement::resolve(spec.placement.as_ref(), None, &selector)?;
-    let autoscaler = autoscaling::Autoscaler::resolve(spec.autoscaling.as_ref());
+    let placement = placement::with_defaults(spec.placement.as_ref(), None, &selector)?;
+    let autoscaler = autoscaling::Autoscaler::from_spec(spec.autoscaling.as_ref());
     let autoscaling::Autoscaler::Hpa(hpa) = &autoscaler else { anyhow::bail!("the bench pattern must use an HPA") };
     let port = spec.port();
     let health = Probe {

@@ -61,9 +61,9 @@ impl PlacementError {
     }
 }
 
-/// Resolves a placement for pods selected by `pod_selector`. `default_affinity` (a stack's
+/// The placement for pods selected by `pod_selector`, with its strategy's defaults filled in. `default_affinity` (a stack's
 /// top-level affinity) applies when the placement has no affinity of its own.
-pub fn resolve(
+pub fn with_defaults(
     placement: Option<&PlacementSpec>,
     default_affinity: Option<&Affinity>,
     pod_selector: &BTreeMap<String, String>,
@@ -161,7 +161,7 @@ mod tests {
             "priorityClassName": "high-priority", "runtimeClassName": "gvisor"
         }))
         .expect("placement");
-        let out = resolve(Some(&p), None, &sel()).expect("valid");
+        let out = with_defaults(Some(&p), None, &sel()).expect("valid");
         assert_eq!(out.node_selector, p.node_selector);
         assert_eq!(out.tolerations, p.tolerations);
         assert_eq!(out.priority_class_name.as_deref(), Some("high-priority"));
@@ -172,7 +172,7 @@ mod tests {
     #[test]
     fn multi_zone_adds_zone_spread_and_host_preference() {
         let p = PlacementSpec { strategy: Some(PlacementStrategy::MultiZone), ..Default::default() };
-        let out = resolve(Some(&p), None, &sel()).expect("valid");
+        let out = with_defaults(Some(&p), None, &sel()).expect("valid");
         let tsc = out.topology_spread_constraints.expect("spread added");
         assert_eq!(tsc.len(), 1);
         assert_eq!((tsc[0].topology_key.as_str(), tsc[0].max_skew), (ZONE_KEY, 1));
@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn multi_region_spreads_regions_then_zones() {
         let p = PlacementSpec { strategy: Some(PlacementStrategy::MultiRegion), ..Default::default() };
-        let out = resolve(Some(&p), None, &sel()).expect("valid");
+        let out = with_defaults(Some(&p), None, &sel()).expect("valid");
         let keys: Vec<String> =
             out.topology_spread_constraints.expect("spread").into_iter().map(|c| c.topology_key).collect();
         assert_eq!(keys, [REGION_KEY, ZONE_KEY]);
@@ -200,7 +200,7 @@ mod tests {
                 {"labelSelector": {"matchLabels": {"component": "prism-admin"}}, "topologyKey": HOSTNAME_KEY}]}}
         }))
         .expect("placement");
-        let out = resolve(Some(&p), None, &sel()).expect("valid");
+        let out = with_defaults(Some(&p), None, &sel()).expect("valid");
         assert_eq!(out.topology_spread_constraints, p.topology_spread_constraints);
         assert_eq!(out.affinity, p.affinity);
     }
@@ -208,16 +208,16 @@ mod tests {
     #[test]
     fn dedicated_nodes_need_a_selector_or_tolerations() {
         let p = PlacementSpec { strategy: Some(PlacementStrategy::DedicatedNodes), ..Default::default() };
-        assert_eq!(resolve(Some(&p), None, &sel()), Err(PlacementError::DedicatedNodesUnspecified));
+        assert_eq!(with_defaults(Some(&p), None, &sel()), Err(PlacementError::DedicatedNodesUnspecified));
         let p =
             PlacementSpec { node_selector: Some(BTreeMap::from([("node-type".into(), "prism-proxy".into())])), ..p };
-        assert!(resolve(Some(&p), None, &sel()).is_ok());
+        assert!(with_defaults(Some(&p), None, &sel()).is_ok());
     }
 
     #[test]
     fn default_affinity_applies_only_without_own_affinity() {
         let stack_affinity = Affinity { pod_anti_affinity: Some(PodAntiAffinity::default()), ..Default::default() };
-        let out = resolve(None, Some(&stack_affinity), &sel()).expect("valid");
+        let out = with_defaults(None, Some(&stack_affinity), &sel()).expect("valid");
         assert_eq!(out.affinity.as_ref(), Some(&stack_affinity));
     }
 

@@ -170,7 +170,7 @@ impl Scaling {
         container: &Container,
         field: &str,
     ) -> Self {
-        let mut autoscaler = Autoscaler::resolve(spec);
+        let mut autoscaler = Autoscaler::from_spec(spec);
         let mut blocked = match &autoscaler {
             Autoscaler::Keda(_) if !keda.installed => Some(Blocked::KedaNotInstalled),
             a => a.requests_needed().into_iter().find(|(resource, _)| !has_request(container, resource)).map(
@@ -183,7 +183,7 @@ impl Scaling {
             ),
         };
         if let (Autoscaler::Keda(k), None) = (&mut autoscaler, &blocked) {
-            match triggers::resolve(&k.triggers, keda, field) {
+            match triggers::plan(&k.triggers, keda, field) {
                 Ok(resolved) => k.triggers = resolved,
                 Err(b) => blocked = Some(b),
             }
@@ -362,8 +362,8 @@ pub struct Keda {
 }
 
 impl Autoscaler {
-    /// Resolves the spec, applying the documented defaults.
-    pub fn resolve(spec: Option<&AutoscalingSpec>) -> Self {
+    /// The autoscaler a spec asks for, with the documented defaults applied.
+    pub fn from_spec(spec: Option<&AutoscalingSpec>) -> Self {
         let Some(spec) = spec else { return Self::None };
         let min = spec.min_replicas.unwrap_or(AutoscalingSpec::DEFAULT_MIN_REPLICAS);
         // The schema requires maxReplicas when enabled; never let max fall below min.
@@ -562,10 +562,10 @@ mod tests {
 
     #[test]
     fn disabled_or_absent_means_no_autoscaler() {
-        assert_eq!(Autoscaler::resolve(None), Autoscaler::None);
+        assert_eq!(Autoscaler::from_spec(None), Autoscaler::None);
         let s =
             spec(json!({"enabled": false, "scaler": "hpa", "maxReplicas": 3, "targetCPUUtilizationPercentage": 50}));
-        assert_eq!(Autoscaler::resolve(Some(&s)), Autoscaler::None);
+        assert_eq!(Autoscaler::from_spec(Some(&s)), Autoscaler::None);
     }
 
     #[test]
@@ -574,7 +574,7 @@ mod tests {
             "targetCPUUtilizationPercentage": 75, "targetMemoryUtilizationPercentage": 80,
             "metrics": [{"type": "Pods", "pods": {"metric": {"name": "http_requests_per_second"},
                 "target": {"type": "AverageValue", "averageValue": "1000"}}}]}));
-        let Autoscaler::Hpa(h) = Autoscaler::resolve(Some(&s)) else { panic!("hpa expected") };
+        let Autoscaler::Hpa(h) = Autoscaler::from_spec(Some(&s)) else { panic!("hpa expected") };
         assert_eq!((h.min, h.max), (3, 20));
         let names: Vec<String> =
             h.metrics.iter().map(|m| m.resource.as_ref().map_or_else(|| m.type_.clone(), |r| r.name.clone())).collect();
@@ -589,7 +589,7 @@ mod tests {
             "behavior": {"scaleDown": {"stabilizationWindowSeconds": 60}},
             "triggers": [{"type": "kafka", "metadata": {"topic": "orders", "lagThreshold": "1000"},
                 "authenticationRef": {"name": "kafka-auth"}}]}));
-        let Autoscaler::Keda(k) = Autoscaler::resolve(Some(&s)) else { panic!("keda expected") };
+        let Autoscaler::Keda(k) = Autoscaler::from_spec(Some(&s)) else { panic!("keda expected") };
         assert_eq!((k.polling_interval, k.cooldown_period), (10, 300));
         let labels = BTreeMap::new();
         let owner = owner();
@@ -613,7 +613,7 @@ mod tests {
         let s = spec(json!({"enabled": true, "scaler": "hpa", "minReplicas": 2, "maxReplicas": 20,
             "targetCPUUtilizationPercentage": 75,
             "behavior": {"scaleDown": {"stabilizationWindowSeconds": 300}, "scaleUp": {"stabilizationWindowSeconds": 0}}}));
-        let Autoscaler::Hpa(h) = Autoscaler::resolve(Some(&s)) else { panic!("hpa expected") };
+        let Autoscaler::Hpa(h) = Autoscaler::from_spec(Some(&s)) else { panic!("hpa expected") };
         let labels = BTreeMap::new();
         let owner = owner();
         let hpa = build_hpa(&Target { name: "producer", namespace: "ns", labels: &labels, owner: &owner }, &h);

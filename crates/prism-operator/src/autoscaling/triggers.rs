@@ -65,7 +65,7 @@ pub fn provider_for(trigger_type: &str) -> Option<BackendProvider> {
 /// The triggers as the ScaledObject gets them: `backendRef` replaced by the `authenticationRef` of
 /// the backend's TriggerAuthentication (plus the postgresql `sslmode` it cannot carry), every
 /// reference checked against `refs`. `field` is the component's spec path (`spec`, `spec.proxy`).
-pub fn resolve(triggers: &[KedaTrigger], refs: &KedaRefs, field: &str) -> Result<Vec<KedaTrigger>, Blocked> {
+pub fn plan(triggers: &[KedaTrigger], refs: &KedaRefs, field: &str) -> Result<Vec<KedaTrigger>, Blocked> {
     triggers
         .iter()
         .enumerate()
@@ -185,7 +185,7 @@ mod tests {
         let mut t = trigger("postgresql");
         t.backend_ref = Some(TriggerBackendRef { name: "orders-db".into() });
         let r = refs(&["orders-db-prism-keda"], &[("orders-db", BackendProvider::Postgres)]);
-        let out = resolve(&[t], &r, "spec").expect("resolves");
+        let out = plan(&[t], &r, "spec").expect("resolves");
         assert_eq!(out[0].backend_ref, None, "KEDA does not know the field");
         assert_eq!(out[0].authentication_ref.as_ref().map(|a| a.name.as_str()), Some("orders-db-prism-keda"));
         assert_eq!(out[0].metadata.get("sslmode").map(String::as_str), Some("disable"));
@@ -195,14 +195,14 @@ mod tests {
     fn backend_ref_problems_name_the_trigger_and_the_backend() {
         let mut t = trigger("redis");
         t.backend_ref = Some(TriggerBackendRef { name: "cache".into() });
-        let missing = resolve(std::slice::from_ref(&t), &refs(&[], &[]), "spec").expect_err("no backend");
+        let missing = plan(std::slice::from_ref(&t), &refs(&[], &[]), "spec").expect_err("no backend");
         assert_eq!(missing.condition().reason, "TriggerBackendNotFound");
         assert!(missing.condition().message.contains("spec.autoscaling.triggers[0] (redis)"), "{missing:?}");
-        let wrong = resolve(std::slice::from_ref(&t), &refs(&[], &[("cache", BackendProvider::Nats)]), "spec")
+        let wrong = plan(std::slice::from_ref(&t), &refs(&[], &[("cache", BackendProvider::Nats)]), "spec")
             .expect_err("provider");
         assert_eq!(wrong.condition().reason, "TriggerBackendMismatch");
         assert!(wrong.condition().message.contains("provider nats"), "{}", wrong.condition().message);
-        let pending = resolve(&[t], &refs(&[], &[("cache", BackendProvider::Redis)]), "spec").expect_err("not yet");
+        let pending = plan(&[t], &refs(&[], &[("cache", BackendProvider::Redis)]), "spec").expect_err("not yet");
         assert_eq!(pending.condition().reason, "TriggerAuthenticationPending");
         assert!(super::super::PENDING_REASONS.contains(&pending.condition().reason.as_str()));
     }
@@ -222,16 +222,16 @@ mod tests {
     fn a_missing_authentication_ref_is_named() {
         let mut t = trigger("redis");
         t.authentication_ref = Some(TriggerAuthenticationRef { name: "redis-auth".into(), kind: None });
-        let blocked = resolve(std::slice::from_ref(&t), &refs(&[], &[]), "spec").expect_err("missing");
+        let blocked = plan(std::slice::from_ref(&t), &refs(&[], &[]), "spec").expect_err("missing");
         let c = blocked.condition();
         assert_eq!(c.reason, "TriggerAuthenticationNotFound");
         assert!(c.message.contains(r#"TriggerAuthentication "redis-auth""#), "{}", c.message);
-        assert!(resolve(std::slice::from_ref(&t), &refs(&["redis-auth"], &[]), "spec").is_ok());
-        assert!(resolve(std::slice::from_ref(&t), &KedaRefs::unchecked(true), "spec").is_ok(), "not checked");
+        assert!(plan(std::slice::from_ref(&t), &refs(&["redis-auth"], &[]), "spec").is_ok());
+        assert!(plan(std::slice::from_ref(&t), &KedaRefs::unchecked(true), "spec").is_ok(), "not checked");
         t.authentication_ref = Some(TriggerAuthenticationRef {
             name: "shared".into(),
             kind: Some(TriggerAuthenticationKind::ClusterTriggerAuthentication),
         });
-        assert!(resolve(&[t], &refs(&[], &[]), "spec").is_ok(), "cluster-wide one exists");
+        assert!(plan(&[t], &refs(&[], &[]), "spec").is_ok(), "cluster-wide one exists");
     }
 }

@@ -116,7 +116,7 @@ pub fn validate(
         }
     }
 
-    let placement = placement::resolve(spec.placement.as_ref(), None, &selector)
+    let placement = placement::with_defaults(spec.placement.as_ref(), None, &selector)
         .map_err(|e: PlacementError| Invalid { reason: e.reason(), message: format!("spec.placement: {e}") })?;
 
     let port = spec.port();

@@ -11,7 +11,7 @@ use kube::api::DynamicObject;
 use prism_api::v1alpha1::{PrismBackend, PrismPattern};
 
 use super::{
-    rbac,
+    leader_election,
     validate::{Component, ValidatedStack},
 };
 use crate::{
@@ -65,7 +65,7 @@ pub fn build(v: &ValidatedStack) -> Children {
         Some(Ok(c)) => {
             add_component(&mut out, c);
             if let Some(le) = &v.leader_election {
-                let r = rbac::build(le, &c.workload.namespace, &c.workload.labels, &c.workload.owner);
+                let r = leader_election::build(le, &c.workload.namespace, &c.workload.labels, &c.workload.owner);
                 out.service_accounts.push(r.service_account);
                 out.roles.push(r.role);
                 out.role_bindings.push(r.role_binding);

@@ -7,7 +7,7 @@
 //! the stack does not control are never touched.
 
 mod build;
-mod rbac;
+mod leader_election;
 mod status;
 mod validate;
 

@@ -13,7 +13,7 @@ use prism_api::v1alpha1::{
     StackPatternSpec,
 };
 
-use super::rbac::LeaderElection;
+use super::leader_election::LeaderElection;
 use crate::conditions::Invalid;
 use crate::{
     autoscaling::{KedaRefs, Scaling},
@@ -183,7 +183,7 @@ fn component(o: &Owner<'_>, role: Role, input: ComponentInput<'_>) -> Result<Com
     };
     let labels = naming::stack_component_labels(&o.name, seed_component, component_label);
     let selector = naming::stack_component_selector(&o.name, seed_component);
-    let placement = placement::resolve(input.placement, o.stack.spec.affinity.as_ref(), &selector)
+    let placement = placement::with_defaults(input.placement, o.stack.spec.affinity.as_ref(), &selector)
         .map_err(|e| Invalid { reason: e.reason(), message: format!("{field}.placement: {e}") })?;
     let autoscaling = input.autoscaling;
     let probe = Probe {

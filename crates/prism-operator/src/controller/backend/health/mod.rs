@@ -92,7 +92,7 @@ pub async fn check(target: &Target) -> Health {
     }
     let address = target.endpoint.address();
     let started = tokio::time::Instant::now();
-    match tokio::time::timeout(target.timeout, resolve(&target.endpoint)).await {
+    match tokio::time::timeout(target.timeout, lookup_host(&target.endpoint)).await {
         Err(_) => {
             return Health::unhealthy(TIMEOUT, format!("resolving {address} took longer than {:?}", target.timeout));
         }
@@ -121,7 +121,7 @@ pub async fn check(target: &Target) -> Health {
 
 /// Resolves the endpoint's host: NXDOMAIN-like failures are [`Health::UnknownHost`], temporary
 /// resolver failures an outage.
-async fn resolve(endpoint: &Endpoint) -> Result<(), Health> {
+async fn lookup_host(endpoint: &Endpoint) -> Result<(), Health> {
     match tokio::net::lookup_host((endpoint.host.as_str(), endpoint.port)).await {
         Ok(mut addrs) => match addrs.next() {
             Some(_) => Ok(()),
