@@ -51,8 +51,8 @@ pub fn observe(
     backends: &[PrismBackend],
     proxy_autoscaler: &autoscaling::Live,
 ) -> Observed {
-    let proxy_status = component(proxy);
-    let admin_status = v.admin.as_ref().map(|_| component(admin));
+    let proxy_status = component(proxy, v.proxy.as_ref().ok().and_then(|c| c.workload.replicas));
+    let admin_status = v.admin.as_ref().map(|a| component(admin, a.as_ref().ok().and_then(|c| c.workload.replicas)));
     let running = patterns.iter().filter(|p| phase(p) == Some(PatternPhase::Running)).count();
     let patterns_status = children(running, v.patterns.len());
     let healthy = backends.iter().filter(|b| b.status.as_ref().and_then(|s| s.healthy) == Some(true)).count();
@@ -178,8 +178,9 @@ fn phase(p: &PrismPattern) -> Option<PatternPhase> {
     p.status.as_ref().and_then(|s| s.phase)
 }
 
-fn component(d: Option<&Deployment>) -> ComponentStatus {
-    let desired = d.and_then(|d| d.spec.as_ref()).and_then(|s| s.replicas).unwrap_or(1);
+/// A component's readiness; `wanted` (the spec's replicas) counts until its Deployment exists.
+fn component(d: Option<&Deployment>, wanted: Option<i32>) -> ComponentStatus {
+    let desired = d.and_then(|d| d.spec.as_ref()).and_then(|s| s.replicas).or(wanted).unwrap_or(1);
     let current = d.and_then(|d| {
         let s = d.status.as_ref()?;
         let observed = s.observed_generation.unwrap_or(0) >= d.metadata.generation.unwrap_or(0);
@@ -200,4 +201,120 @@ fn children(ready: usize, total: usize) -> ChildrenStatus {
 
 fn joined(problems: &[&Invalid]) -> String {
     problems.iter().map(|p| p.message.as_str()).collect::<Vec<_>>().join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+    use prism_api::v1alpha1::PrismStack;
+    use serde_json::json;
+
+    use super::*;
+    use crate::{config::Defaults, controller::stack::validate::validate};
+
+    fn validated(spec: serde_json::Value) -> ValidatedStack {
+        let stack: PrismStack = serde_json::from_value(json!({
+            "apiVersion": "prism.io/v1alpha1", "kind": "PrismStack",
+            "metadata": {"name": "s", "namespace": "ns", "uid": "uid"}, "spec": spec}))
+        .expect("stack");
+        let owner = OwnerReference {
+            api_version: "prism.io/v1alpha1".into(),
+            kind: "PrismStack".into(),
+            name: "s".into(),
+            uid: "uid".into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        };
+        validate(&stack, "ns", owner, false, &Defaults::default())
+    }
+
+    /// A Deployment wanting `want` replicas with `ready` of them ready, status observed.
+    fn deployment(want: i32, ready: i32) -> Deployment {
+        serde_json::from_value(json!({"metadata": {"name": "d", "generation": 2},
+            "spec": {"replicas": want, "selector": {}, "template": {}},
+            "status": {"observedGeneration": 2, "readyReplicas": ready, "updatedReplicas": ready}}))
+        .expect("deployment")
+    }
+
+    fn pattern(name: &str, phase: &str) -> PrismPattern {
+        serde_json::from_value(json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismPattern",
+            "metadata": {"name": name}, "spec": {"pattern": "keyvalue", "backend": "memstore"},
+            "status": {"phase": phase}}))
+        .expect("pattern")
+    }
+
+    fn condition<'a>(o: &'a Observed, type_: &str) -> &'a Desired {
+        o.conditions.iter().find(|c| c.type_ == type_).unwrap_or_else(|| panic!("no {type_}"))
+    }
+
+    const SPEC: &str = r#"{"proxy": {"replicas": 2}, "admin": {"enabled": true, "replicas": 1},
+        "patterns": [{"name": "kv", "type": "keyvalue", "backend": "memstore"}]}"#;
+
+    #[test]
+    fn no_proxy_yet_is_pending_and_not_ready() {
+        let v = validated(serde_json::from_str(SPEC).expect("spec"));
+        let o = observe(&v, None, None, &[], &[], &autoscaling::Live::default());
+        assert_eq!(o.phase, StackPhase::Pending);
+        assert_eq!(o.proxy.summary, "0/2");
+        let ready = condition(&o, READY);
+        assert!(!ready.status && ready.reason == "ProxyNotReady", "{ready:?}");
+        assert!(is_progress(&ready.reason), "waiting for the proxy is progress, not a problem");
+        assert_eq!(o.patterns.summary, "0/1");
+    }
+
+    #[test]
+    fn everything_ready_is_running() {
+        let v = validated(serde_json::from_str(SPEC).expect("spec"));
+        let (proxy, admin) = (deployment(2, 2), deployment(1, 1));
+        let o =
+            observe(&v, Some(&proxy), Some(&admin), &[pattern("kv", "Running")], &[], &autoscaling::Live::default());
+        assert_eq!(o.phase, StackPhase::Running, "{:?}", o.conditions);
+        assert!(condition(&o, READY).status);
+        assert_eq!(condition(&o, READY).reason, "AllComponentsReady");
+        assert_eq!((o.proxy.summary.as_str(), o.patterns.summary.as_str()), ("2/2", "1/1"));
+    }
+
+    #[test]
+    fn a_failed_pattern_degrades_and_names_what_is_missing() {
+        let v = validated(serde_json::from_str(SPEC).expect("spec"));
+        let (proxy, admin) = (deployment(2, 1), deployment(1, 1));
+        let o = observe(&v, Some(&proxy), Some(&admin), &[pattern("kv", "Failed")], &[], &autoscaling::Live::default());
+        assert_eq!(o.phase, StackPhase::Degraded);
+        let ready = condition(&o, READY);
+        assert_eq!(ready.reason, "ProxyNotReady");
+        assert_eq!(ready.message, "proxy 1/2, patterns 0/1 running");
+    }
+
+    #[test]
+    fn an_unusable_placement_fails_the_stack() {
+        let v = validated(json!({"proxy": {"placement": {"strategy": "DedicatedNodes"}}}));
+        let o = observe(&v, None, None, &[], &[], &autoscaling::Live::default());
+        assert_eq!(o.phase, StackPhase::Failed);
+        let placement = condition(&o, PLACEMENT_VALID);
+        assert!(!placement.status && placement.reason == "DedicatedNodesUnspecified", "{placement:?}");
+        assert_eq!(condition(&o, READY).reason, "DedicatedNodesUnspecified");
+        assert!(!is_progress(&condition(&o, READY).reason));
+    }
+
+    #[test]
+    fn a_rejected_child_fails_the_stack_and_keeps_the_other_conditions() {
+        let v = validated(serde_json::from_str(SPEC).expect("spec"));
+        let mut o = observe(&v, None, None, &[], &[], &autoscaling::Live::default());
+        let placement = condition(&o, PLACEMENT_VALID).clone();
+        rejected(&mut o, "the API server rejected Deployment s-proxy: ...".to_owned());
+        assert_eq!(o.phase, StackPhase::Failed);
+        let ready = condition(&o, READY);
+        assert_eq!((ready.reason.as_str(), ready.status), (crate::conditions::CHILD_REJECTED, false));
+        assert!(ready.message.starts_with("the API server rejected Deployment s-proxy"));
+        assert_eq!(condition(&o, PLACEMENT_VALID), &placement);
+    }
+
+    #[test]
+    fn a_pattern_not_yet_autoscaling_makes_the_stack_wait() {
+        let v = validated(serde_json::from_str(SPEC).expect("spec"));
+        let o = observe(&v, None, None, &[pattern("kv", "Running")], &[], &autoscaling::Live::default());
+        let a = condition(&o, AUTOSCALING_READY);
+        assert!(!a.status && a.reason == AUTOSCALERS_PENDING, "{a:?}");
+        assert!(a.message.contains("pattern kv: not reconciled yet"), "{}", a.message);
+    }
 }
