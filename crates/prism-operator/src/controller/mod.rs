@@ -6,6 +6,8 @@ pub mod children;
 pub mod keda_watch;
 pub mod namespace;
 pub mod pattern;
+#[cfg(test)]
+mod snapshots;
 pub mod stack;
 
 use kube::{

@@ -5,9 +5,9 @@
 //! apply (server-side apply of what differs, sweep of what is no longer wanted) -> status (written
 //! only when it changed). Watches drive reconciles; nothing is requeued on a timer.
 
-mod build;
+pub(crate) mod build;
 mod status;
-mod validate;
+pub(crate) mod validate;
 
 use std::sync::Arc;
 

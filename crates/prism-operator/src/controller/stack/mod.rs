@@ -6,10 +6,10 @@
 //! (pure) -> apply what differs and sweep what is no longer wanted -> status if changed. Children
 //! the stack does not control are never touched.
 
-mod build;
+pub(crate) mod build;
 mod leader_election;
 mod status;
-mod validate;
+pub(crate) mod validate;
 
 use std::sync::Arc;
 
