@@ -1,26 +1,14 @@
 //! The objects the bench creates: the benchmark PrismPattern (HPA-autoscaled, with a Service),
-//! the children the operator makes of it (built with the operator's own public builders, so the
-//! floor creates exactly the same objects), and unrelated Deployments of the same size.
+//! the children the operator makes of it (built with the operator's own validate and build steps,
+//! so the floor creates exactly the same objects), and unrelated Deployments of the same size.
 
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
-use k8s_openapi::{
-    api::{
-        apps::v1::Deployment,
-        autoscaling::v2::HorizontalPodAutoscaler,
-        core::v1::{Container, ContainerPort, EnvVar, HTTPGetAction, Probe, Service},
-    },
-    apimachinery::pkg::util::intstr::IntOrString,
-};
+use k8s_openapi::api::{apps::v1::Deployment, autoscaling::v2::HorizontalPodAutoscaler, core::v1::Service};
 use kube::{Resource, ResourceExt};
 use prism_api::v1alpha1::PrismPattern;
-use prism_operator::{
-    autoscaling, canonical,
-    config::Defaults,
-    naming, placement,
-    workload::{self, Exposure, Workload},
-};
+use prism_operator::{canonical, config::Defaults, naming};
 use serde_json::{Value, json};
 
 /// Name of the i-th benchmark PrismPattern of a batch.
@@ -65,68 +53,23 @@ impl Children {
     }
 }
 
-/// Builds what the operator builds for `p` (as created: it needs the uid) in namespace `ns`: the
-/// same steps as its `controller::pattern::validate` for this spec (no backendConfig, placement or
-/// observability), then its public builders, then the hash annotation its `apply` adds.
+/// Builds what the operator builds for `p` (as created: it needs the uid) in namespace `ns`, with
+/// the operator's own validate and build steps (no backendConfig; KEDA not needed), then the hash
+/// annotation its `apply` adds.
 pub fn children(p: &PrismPattern, ns: &str) -> anyhow::Result<Children> {
-    let spec = &p.spec;
-    let name = p.name_any();
+    use prism_operator::controller::pattern::{build, validate};
     let owner = p.controller_owner_ref(&()).context("a PrismPattern without a uid owns nothing")?;
-    let selector = naming::pattern_selector(&name);
-    let placement = placement::with_defaults(spec.placement.as_ref(), None, &selector)?;
-    let autoscaler = autoscaling::Autoscaler::from_spec(spec.autoscaling.as_ref());
-    let autoscaling::Autoscaler::Hpa(hpa) = &autoscaler else { anyhow::bail!("the bench pattern must use an HPA") };
-    let port = spec.port();
-    let health = Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(naming::HEALTH_PATH.to_owned()),
-            port: IntOrString::String(naming::RUNNER_PORT_NAME.to_owned()),
-            ..Default::default()
-        }),
-        ..Default::default()
+    let resolved = validate::Resolved {
+        backend: validate::BackendConfig::None,
+        keda: prism_operator::autoscaling::KedaRefs::unchecked(false),
     };
-    let env: Vec<EnvVar> = (spec.config.iter().flatten())
-        .map(|(k, v)| EnvVar { name: naming::config_env_name(k), value: Some(v.to_string()), value_from: None })
-        .collect();
-    let container = Container {
-        name: format!("{}-runner", spec.pattern),
-        image: Some(spec.image.clone().unwrap_or_else(|| Defaults::default().runner_image(&spec.pattern))),
-        args: Some(vec![format!("--pattern={}", spec.pattern), format!("--backend={}", spec.backend)]),
-        ports: Some(vec![ContainerPort {
-            name: Some(naming::RUNNER_PORT_NAME.to_owned()),
-            container_port: port,
-            protocol: Some("TCP".to_owned()),
-            ..Default::default()
-        }]),
-        env: Some(env).filter(|e| !e.is_empty()),
-        resources: placement::resources(spec.placement.as_ref(), spec.resources.as_ref()),
-        readiness_probe: Some(health.clone()),
-        liveness_probe: Some(Probe { initial_delay_seconds: Some(10), ..health }),
-        ..Default::default()
-    };
-    let w = Workload {
-        name: name.clone(),
-        namespace: ns.to_owned(),
-        owner: owner.clone(),
-        labels: naming::pattern_labels(&name, &spec.pattern, &spec.backend),
-        selector,
-        replicas: None,
-        container,
-        pod_annotations: BTreeMap::new(),
-        placement,
-        image_pull_secrets: spec.image_pull_secrets.clone(),
-        service_account: None,
-    };
-    let exposure = Exposure {
-        type_: "ClusterIP".to_owned(),
-        ports: vec![(naming::RUNNER_PORT_NAME.to_owned(), port, port)],
-        annotations: BTreeMap::new(),
-    };
-    let target = autoscaling::Target { name: &w.name, namespace: &w.namespace, labels: &w.labels, owner: &owner };
+    let v = validate::validate(p, ns, owner, &resolved, &Defaults::default())
+        .map_err(|e| anyhow::anyhow!("the bench pattern is invalid: {}", e.message))?;
+    let c = build::build(&v);
     Ok(Children {
-        deployment: hashed(workload::build_deployment(&w))?,
-        service: hashed(workload::build_service(&w, &exposure))?,
-        hpa: hashed(autoscaling::build_hpa(&target, hpa))?,
+        deployment: hashed(c.deployment)?,
+        service: hashed(c.service.context("the bench pattern has a Service")?)?,
+        hpa: hashed(c.hpa.context("the bench pattern has an HPA")?)?,
     })
 }
 

@@ -5,9 +5,9 @@
 //! apply (server-side apply of what differs, sweep of what is no longer wanted) -> status (written
 //! only when it changed). Watches drive reconciles; nothing is requeued on a timer.
 
-pub(crate) mod build;
+pub mod build;
 mod status;
-pub(crate) mod validate;
+pub mod validate;
 
 use std::sync::Arc;
 
