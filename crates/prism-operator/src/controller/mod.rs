@@ -110,6 +110,21 @@ where
     (store, stream)
 }
 
+/// The controller of a primary kind: triggered by `events` (from its [`guarded_cache`]), at most
+/// `concurrency` reconciles at once, its trigger streams retried on the watch schedule.
+pub fn controller<K>(
+    events: impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
+    store: kube::runtime::reflector::Store<K>,
+    concurrency: u16,
+) -> kube::runtime::Controller<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    kube::runtime::Controller::for_stream(events, store)
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .trigger_backoff(crate::backoff::watch_backoff())
+}
+
 /// What a [`guarded_cache`] does besides caching.
 #[derive(Clone)]
 pub enum CacheRole {

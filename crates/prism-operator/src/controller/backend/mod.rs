@@ -34,7 +34,7 @@ use kube::{
     core::DeserializeGuard,
     core::PartialObjectMeta,
     runtime::{
-        Controller, WatchStreamExt,
+        WatchStreamExt,
         controller::Action,
         events::EventType,
         predicates,
@@ -105,9 +105,7 @@ pub async fn run(
         CacheRole::Primary(base.clone()),
     );
     let backend_events = backend_events.predicate_filter(predicates::generation, Default::default());
-    let controller = Controller::for_stream(backend_events, reader)
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .trigger_backoff(crate::backoff::watch_backoff());
+    let controller = super::controller(backend_events, reader, concurrency);
     let backends = controller.store();
     let synced = base.track_sync(
         "PrismBackend",

@@ -22,7 +22,6 @@ use kube::{
     api::DeleteParams,
     core::DeserializeGuard,
     runtime::{
-        Controller,
         controller::Action,
         events::EventType,
         finalizer::{self, Event as Finalizer},
@@ -76,9 +75,7 @@ pub async fn run(
         watcher::Config::default(),
         CacheRole::Primary(base.clone()),
     );
-    let controller = Controller::for_stream(namespace_events, namespaces.clone())
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .trigger_backoff(crate::backoff::watch_backoff());
+    let controller = super::controller(namespace_events, namespaces.clone(), concurrency);
     // No child caches: reconciles need not wait for this.
     let _synced = base.track_sync("PrismNamespace", vec![super::wait(namespaces.clone())]);
     let ctx = Arc::new(Ctx { base, settings });

@@ -21,7 +21,6 @@ use kube::{
     api::DynamicObject,
     core::DeserializeGuard,
     runtime::{
-        Controller,
         controller::Action,
         events::EventType,
         reflector::{ObjectRef, Store},
@@ -99,9 +98,7 @@ pub async fn run(
         CacheRole::Primary(base.clone()),
     );
 
-    let controller = Controller::for_stream(pattern_events, patterns.clone())
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .trigger_backoff(crate::backoff::watch_backoff());
+    let controller = super::controller(pattern_events, patterns.clone(), concurrency);
     let patterns = controller.store();
     let synced = base.track_sync(
         "PrismPattern",

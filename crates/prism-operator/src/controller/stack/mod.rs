@@ -28,7 +28,6 @@ use kube::{
     api::DynamicObject,
     core::DeserializeGuard,
     runtime::{
-        Controller,
         controller::Action,
         events::EventType,
         reflector::{ObjectRef, Store},
@@ -100,7 +99,7 @@ pub async fn run(
         watcher::Config::default(),
         CacheRole::Primary(base.clone()),
     );
-    let controller = Controller::for_stream(stack_events, stacks.clone());
+    let controller = super::controller(stack_events, stacks.clone(), concurrency);
     let synced = base.track_sync(
         "PrismStack",
         [wait(stacks), wait(deployments.clone()), wait(services.clone()), wait(hpas.clone()), wait(pdbs.clone())]
@@ -124,8 +123,6 @@ pub async fn run(
         backends,
     });
     let results = controller
-        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
-        .trigger_backoff(crate::backoff::watch_backoff())
         .owns_stream(super::without_errors(deployment_events))
         .owns_stream(super::without_errors(service_events))
         .owns_stream(super::without_errors(hpa_events))
