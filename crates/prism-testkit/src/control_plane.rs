@@ -324,17 +324,23 @@ impl ControlPlane {
     /// 410 Gone, as after etcd's periodic compaction. The API server's watch cache still serves
     /// recent versions until it restarts.
     pub async fn compact_etcd(&self) -> Result<i64, Error> {
-        let port = self.layout.ports.etcd_client;
-        let failed = |reason: String| Error::Etcd { reason };
+        // etcd's JSON gateway on its client port.
+        let post = async |path: &str, body: String| {
+            let url = format!("http://127.0.0.1:{}{path}", self.layout.ports.etcd_client);
+            let json = [("Content-Type", "application/json".to_owned())];
+            let answer = crate::servers::http::request("etcd", "POST", &url, &json, body)
+                .await
+                .map_err(|e| Error::Etcd { reason: e.to_string() })?;
+            serde_json::from_str::<serde_json::Value>(&answer)
+                .map_err(|e| Error::Etcd { reason: format!("{path}: {e}: {answer}") })
+        };
         // A range read of any key answers with the store's current revision in its header.
-        let header =
-            crate::ready::etcd_post(port, "/v3/kv/range", r#"{"key":"AA==","limit":1}"#).await.map_err(failed)?;
+        let header = post("/v3/kv/range", r#"{"key":"AA==","limit":1}"#.to_owned()).await?;
         let revision: i64 = header["header"]["revision"]
             .as_str()
             .and_then(|r| r.parse().ok())
-            .ok_or_else(|| failed(format!("no revision in {header}")))?;
-        let body = format!(r#"{{"revision":"{revision}","physical":true}}"#);
-        crate::ready::etcd_post(port, "/v3/kv/compaction", &body).await.map_err(failed)?;
+            .ok_or_else(|| Error::Etcd { reason: format!("no revision in {header}") })?;
+        post("/v3/kv/compaction", format!(r#"{{"revision":"{revision}","physical":true}}"#)).await?;
         tracing::info!(revision, "etcd compacted");
         Ok(revision)
     }

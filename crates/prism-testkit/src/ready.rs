@@ -59,23 +59,6 @@ pub(crate) async fn probe_etcd(port: u16) -> Result<(), String> {
     if response.contains(ETCD_HEALTHY) { Ok(()) } else { Err(response.lines().last().unwrap_or_default().to_owned()) }
 }
 
-/// POSTs `body` to etcd's JSON gateway (`/v3/...`) on its client port: the response body.
-pub(crate) async fn etcd_post(port: u16, path: &str, body: &str) -> Result<serde_json::Value, String> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| format!("connect: {e}"))?;
-    let request = format!(
-        "POST {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.map_err(|e| format!("write: {e}"))?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.map_err(|e| format!("read: {e}"))?;
-    let (head, body) = response.split_once("\r\n\r\n").ok_or_else(|| format!("no HTTP body: {response}"))?;
-    if !head.starts_with("HTTP/1.0 200") && !head.starts_with("HTTP/1.1 200") {
-        return Err(format!("{path}: {}: {body}", head.lines().next().unwrap_or_default()));
-    }
-    serde_json::from_str(body).map_err(|e| format!("{path}: {e}: {body}"))
-}
-
 /// The apiserver's `/readyz` (all post-start hooks done, etcd reachable).
 pub(crate) async fn probe_apiserver(client: &Client) -> Result<(), String> {
     let request = http::Request::get("/readyz").body(Vec::new()).map_err(|e| e.to_string())?;

@@ -15,7 +15,7 @@
 //! run as the `postgres` user the Debian package creates (through `setpriv`); the parent-death
 //! signal is set after the user switch, because a credential change clears it.
 
-mod http;
+pub(crate) mod http;
 mod kafka;
 mod nats;
 mod postgres;
