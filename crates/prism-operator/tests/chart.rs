@@ -19,7 +19,7 @@ use k8s_openapi::api::{apps::v1::Deployment, core::v1::Pod, rbac::v1::ClusterRol
 use kube::{Api, api::ListParams};
 use prism_testkit::ControlPlane;
 use serde_json::{Value, json};
-use support::eventually;
+use support::{can_i, eventually};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -87,12 +87,6 @@ fn kubectl(cp: &ControlPlane, args: &[&str]) -> Command {
     let mut cmd = cp.kubectl();
     cmd.args(args);
     cmd
-}
-
-/// `kubectl auth can-i` as a ServiceAccount.
-fn can_i(cp: &ControlPlane, sa: &str, args: &[&str]) -> bool {
-    let out = kubectl(cp, &["auth", "can-i", "--as", sa]).args(args).output().expect("kubectl auth can-i");
-    String::from_utf8_lossy(&out.stdout).trim() == "yes"
 }
 
 /// Asserts the operator's least privilege: server-side apply (patch, and create for new objects)

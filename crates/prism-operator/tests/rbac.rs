@@ -19,7 +19,7 @@ use kube::{
 };
 use prism_api::v1alpha1::{PrismNamespace, PrismPattern, PrismStack};
 use serde_json::{Value, json};
-use support::eventually;
+use support::{can_i, eventually};
 
 const SA: &str = "system:serviceaccount:prism-system:prism-operator-controller-manager";
 
@@ -273,11 +273,6 @@ fn namespaced_install(cp: &prism_testkit::ControlPlane) -> Vec<Value> {
     assert!(out.status.success(), "kubectl kustomize config/namespaced: {}", String::from_utf8_lossy(&out.stderr));
     let docs: Vec<Value> = serde_saphyr::from_multiple(&String::from_utf8_lossy(&out.stdout)).expect("YAML");
     docs.into_iter().filter(|d| !d.is_null()).collect()
-}
-
-fn can_i(cp: &prism_testkit::ControlPlane, sa: &str, args: &[&str]) -> bool {
-    let out = cp.kubectl().args(["auth", "can-i", "--as", sa]).args(args).output().expect("kubectl auth can-i");
-    String::from_utf8_lossy(&out.stdout).trim() == "yes"
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -191,6 +191,12 @@ pub fn scaled_object_api(client: &Client, ns: &str) -> Api<kube::api::DynamicObj
     Api::namespaced_with(client.clone(), ns, &ar)
 }
 
+/// `kubectl auth can-i ... --as <sa>`: whether the API server's authorizer says yes.
+pub fn can_i(cp: &prism_testkit::ControlPlane, sa: &str, args: &[&str]) -> bool {
+    let out = cp.kubectl().args(["auth", "can-i", "--as", sa]).args(args).output().expect("kubectl auth can-i");
+    String::from_utf8_lossy(&out.stdout).trim() == "yes"
+}
+
 /// A child process killed when dropped, so a failing test leaves no operator behind.
 pub struct KillOnDrop(pub std::process::Child);
 
