@@ -15,7 +15,11 @@ use kube::{
 };
 use serde::{Serialize, de::DeserializeOwned};
 
-use crate::{canonical, error::Error, naming::APPLIED_HASH_ANNOTATION};
+use crate::{
+    canonical,
+    error::{Error, Kind},
+    naming::APPLIED_HASH_ANNOTATION,
+};
 
 /// What [`apply`] did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,21 +34,16 @@ pub enum Outcome {
 
 /// Applies `desired` unless `cached` already contains it. Returns the outcome and the live object
 /// (the API server's answer, or the cached copy when nothing was sent).
-pub async fn apply<K>(
-    api: &Api<K>,
-    kind: &'static str,
-    mut desired: K,
-    cached: Option<&K>,
-) -> Result<(Outcome, K), Error>
+pub async fn apply<K>(api: &Api<K>, kind: &Kind, mut desired: K, cached: Option<&K>) -> Result<(Outcome, K), Error>
 where
     K: Resource + Clone + Serialize + DeserializeOwned + Debug,
 {
     let name = desired.name_any();
-    let digest = canonical::hash(&desired).map_err(|source| Error::SerializeChild { kind, source })?;
+    let digest = canonical::hash(&desired).map_err(|source| Error::SerializeChild { kind: kind.clone(), source })?;
     desired.annotations_mut().insert(APPLIED_HASH_ANNOTATION.to_owned(), digest);
-    let want = serde_json::to_value(&desired).map_err(|source| Error::SerializeChild { kind, source })?;
+    let want = serde_json::to_value(&desired).map_err(|source| Error::SerializeChild { kind: kind.clone(), source })?;
     let matches = |obj: &K| -> Result<bool, Error> {
-        let have = serde_json::to_value(obj).map_err(|source| Error::SerializeChild { kind, source })?;
+        let have = serde_json::to_value(obj).map_err(|source| Error::SerializeChild { kind: kind.clone(), source })?;
         Ok(canonical::contains(&have, &want))
     };
     // The cache may lag behind this operator's own last write (or not have seen a fresh child
@@ -58,7 +57,7 @@ where
         _ => match api.get_with(&name, &GetParams::any()).await {
             Ok(live) => Some(live),
             Err(kube::Error::Api(status)) if status.is_not_found() => None,
-            Err(source) => return Err(Error::ApplyChild { kind, name, source }),
+            Err(source) => return Err(Error::ApplyChild { kind: kind.clone(), name, source }),
         },
     };
     if let Some(live) = &cached {
@@ -68,7 +67,7 @@ where
         if let Some(owner) = owner
             && !controlled_by(live, &owner.uid)
         {
-            return Err(Error::NotOwned { kind, name });
+            return Err(Error::NotOwned { kind: kind.clone(), name });
         }
         if matches(live)? {
             return Ok((Outcome::Unchanged, live.clone()));
@@ -76,22 +75,17 @@ where
     }
     let params = PatchParams::apply(prism_api::FIELD_MANAGER).force();
     let live = api.patch(&name, &params, &Patch::Apply(&desired)).await.map_err(|source| Error::ApplyChild {
-        kind,
+        kind: kind.clone(),
         name: name.clone(),
         source,
     })?;
     let outcome = if cached.is_some() { Outcome::Updated } else { Outcome::Created };
-    tracing::debug!(kind, %name, ?outcome, "applied");
+    tracing::debug!(kind = %kind, %name, ?outcome, "applied");
     Ok((outcome, live))
 }
 
 /// Deletes every object in `owned` that `keep` rejects. Returns the names deleted.
-pub async fn sweep<K>(
-    api: &Api<K>,
-    kind: &'static str,
-    owned: &[K],
-    keep: impl Fn(&str) -> bool,
-) -> Result<Vec<String>, Error>
+pub async fn sweep<K>(api: &Api<K>, kind: &Kind, owned: &[K], keep: impl Fn(&str) -> bool) -> Result<Vec<String>, Error>
 where
     K: Resource + Clone + DeserializeOwned + Debug,
 {
@@ -104,7 +98,7 @@ where
         match api.delete(&name, &DeleteParams::background()).await {
             Ok(_) => deleted.push(name),
             Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(source) => return Err(Error::DeleteChild { kind, name, source }),
+            Err(source) => return Err(Error::DeleteChild { kind: kind.clone(), name, source }),
         }
     }
     Ok(deleted)

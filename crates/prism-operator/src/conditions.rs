@@ -1,5 +1,8 @@
 //! Conditions and status writes: `lastTransitionTime` moves only when a condition's status
 //! flips, and the status subresource is written only when it differs from what is stored.
+//!
+//! Each kind computes its next status with a pure `next` and the Events that change implies
+//! ([`Notice`]s); [`write`] is the one writer for all of them.
 
 use std::{collections::HashMap, sync::Mutex};
 
@@ -7,6 +10,7 @@ use k8s_openapi::{
     apimachinery::pkg::apis::meta::v1::{Condition, Time},
     jiff::Timestamp,
 };
+use kube::runtime::events::EventType;
 use kube::{
     Api, Resource,
     api::{Patch, PatchParams},
@@ -123,9 +127,72 @@ impl Memo {
     }
 }
 
+/// An Event that a status change implies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    /// Warning (something needs attention) or Normal.
+    pub warning: bool,
+    /// PascalCase reason.
+    pub reason: String,
+    /// What the operator was doing (the Event's `action`), e.g. the condition type.
+    pub action: String,
+    /// The Event's message.
+    pub note: String,
+}
+
+impl Notice {
+    /// A Warning Event.
+    pub fn warning(reason: impl Into<String>, action: impl Into<String>, note: impl Into<String>) -> Self {
+        Self { warning: true, reason: reason.into(), action: action.into(), note: note.into() }
+    }
+
+    /// A Normal Event.
+    pub fn normal(reason: impl Into<String>, action: impl Into<String>, note: impl Into<String>) -> Self {
+        Self { warning: false, reason: reason.into(), action: action.into(), note: note.into() }
+    }
+}
+
+/// Writes `next` as `obj`'s status unless it is already stored (see [`write_if_changed`]) and,
+/// when it wrote, publishes the Events the change implies. Returns whether it wrote.
+pub async fn write<K, S>(
+    ctx: &crate::context::Context,
+    obj: &K,
+    stored: Option<&S>,
+    next: &S,
+    notices: Vec<Notice>,
+) -> Result<bool, Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    S: Serialize + PartialEq,
+{
+    let ns = obj.meta().namespace.as_deref().ok_or(Error::MissingObjectKey("namespace"))?;
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), ns);
+    let written = write_if_changed(&api, &ctx.status_memo, obj, stored, next).await?;
+    if written {
+        for n in notices {
+            let type_ = if n.warning { EventType::Warning } else { EventType::Normal };
+            ctx.publish(obj, type_, &n.reason, &n.action, n.note).await;
+        }
+    }
+    Ok(written)
+}
+
+/// The Warning Events of condition changes: every condition that turned False (or changed its
+/// False reason), unless `is_progress` calls its reason ordinary progress.
+pub fn warnings(stored: &[Condition], desired: &[Desired], is_progress: impl Fn(&str) -> bool) -> Vec<Notice> {
+    transitions(stored, desired)
+        .into_iter()
+        .filter(|t| !t.status && !is_progress(&t.reason))
+        .map(|t| Notice::warning(t.reason.clone(), t.type_, t.message.clone()))
+        .collect()
+}
+
 /// Writes `status` to `obj`'s status subresource with server-side apply, unless it equals the
 /// stored one (or the one this operator last wrote). Returns whether it wrote.
-pub async fn write_if_changed<K, S>(
+async fn write_if_changed<K, S>(
     api: &Api<K>,
     memo: &Memo,
     obj: &K,
@@ -137,7 +204,8 @@ where
     S: Serialize + PartialEq,
 {
     let uid = obj.meta().uid.clone().ok_or(Error::MissingObjectKey("uid"))?;
-    let hash = crate::canonical::hash(status).map_err(|source| Error::SerializeChild { kind: "status", source })?;
+    let hash =
+        crate::canonical::hash(status).map_err(|source| Error::SerializeChild { kind: "status".into(), source })?;
     if stored == Some(status) {
         memo.remember(&uid, hash);
         return Ok(false);

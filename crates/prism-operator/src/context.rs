@@ -70,11 +70,11 @@ impl Context {
     /// Counts a controller as synced once every one of `caches` is ready (its first list done).
     /// The returned future resolves at that moment: reconciles await it, so that none runs on a
     /// half-filled cache (which would re-apply children that exist).
-    pub fn track_sync(self: &Arc<Self>, controller: &'static str, caches: Vec<BoxFuture<'static, ()>>) -> Synced {
+    pub fn track_sync(self: &Arc<Self>, controller: crate::error::Kind, caches: Vec<BoxFuture<'static, ()>>) -> Synced {
         let ctx = self.clone();
         let synced = async move {
             futures::future::join_all(caches).await;
-            tracing::debug!(controller, "caches synced");
+            tracing::debug!(controller = %controller, "caches synced");
             ctx.synced.send_modify(|n| *n += 1);
         }
         .boxed()

@@ -1,6 +1,10 @@
 //! The operator's error type: one variant per failed action. Variant names double as the
 //! `reason` of Warning Events and the `reason` label of the failure metric.
 
+/// The kind of an object named in an error (`Deployment`; a dynamic kind such as `ScaledObject`
+/// is owned).
+pub type Kind = std::borrow::Cow<'static, str>;
+
 /// A reconcile failure.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -8,7 +12,7 @@ pub enum Error {
     #[error("failed to apply {kind} {name}")]
     ApplyChild {
         /// Kind of the child.
-        kind: &'static str,
+        kind: Kind,
         /// Name of the child.
         name: String,
         /// The API error.
@@ -19,7 +23,7 @@ pub enum Error {
     #[error("failed to delete {kind} {name}")]
     DeleteChild {
         /// Kind of the child.
-        kind: &'static str,
+        kind: Kind,
         /// Name of the child.
         name: String,
         /// The API error.
@@ -37,7 +41,7 @@ pub enum Error {
     #[error("failed to serialize {kind}")]
     SerializeChild {
         /// Kind of the object.
-        kind: &'static str,
+        kind: Kind,
         /// The serializer's error.
         #[source]
         source: serde_json::Error,
@@ -80,7 +84,7 @@ pub enum Error {
     #[error("{kind} {name} already exists and is not controlled by this object; rename or remove it")]
     NotOwned {
         /// Kind of the child.
-        kind: &'static str,
+        kind: Kind,
         /// Name of the child.
         name: String,
     },
@@ -182,7 +186,7 @@ mod tests {
     }
 
     fn apply(source: kube::Error) -> Error {
-        Error::ApplyChild { kind: "Deployment", name: "orders".into(), source }
+        Error::ApplyChild { kind: "Deployment".into(), name: "orders".into(), source }
     }
 
     const INVALID: &str = "Deployment.apps \"orders\" is invalid: spec.template.spec.tolerations[0].effect: \

@@ -27,3 +27,13 @@ pub fn cluster_trigger_authentication_resource() -> ApiResource {
         "clustertriggerauthentications",
     )
 }
+
+/// The ScaledObjects in `namespace`.
+pub fn scaled_objects(client: kube::Client, namespace: &str) -> kube::Api<kube::api::DynamicObject> {
+    kube::Api::namespaced_with(client, namespace, &scaled_object_resource())
+}
+
+/// The TriggerAuthentications in `namespace`.
+pub fn trigger_authentications(client: kube::Client, namespace: &str) -> kube::Api<kube::api::DynamicObject> {
+    kube::Api::namespaced_with(client, namespace, &trigger_authentication_resource())
+}

@@ -1,68 +1,139 @@
-//! Applying the children of one kind for an owner: every wanted child is applied (skipped when
-//! the cache shows it already matches), every other child of that kind the owner controls is
-//! deleted.
+//! Applying an owner's children: [`Owned`] is the cache of one kind of child (and how to reach
+//! that kind in the API), [`Applier`] applies the children of one owner and records what it
+//! changed. Every wanted child is applied (skipped when the cache shows it already matches); every
+//! other child of that kind the owner controls is deleted.
 
-use kube::{Api, Resource, ResourceExt, runtime::reflector::Store};
+use std::sync::Mutex;
+
+use kube::{Api, Client, Resource, ResourceExt, runtime::reflector::Store};
 
 use super::Changes;
 use crate::{
     apply::{self, controlled_by},
-    error::Error,
+    error::{Error, Kind},
 };
 
-/// Applies `desired` (if any) and sweeps the other children of this kind owned by `uid`.
-pub async fn ensure<K>(
-    api: &Api<K>,
-    kind: &'static str,
-    store: &Store<K>,
-    desired: Option<K>,
-    ns: &str,
-    uid: &str,
-    changes: &mut Changes,
-) -> Result<(), Error>
+/// The cache of one kind of child: the store (what [`Applier`] compares with before writing,
+/// and sweeps), the kind's name, and how to reach the kind in a namespace. Derefs to the store.
+pub struct Owned<K: Resource + 'static>
 where
-    K: Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
-    ensure_all(api, kind, store, desired.into_iter().collect(), &[], ns, uid, changes).await?;
-    Ok(())
+    store: Store<K>,
+    kind: Kind,
+    api: fn(Client, &str) -> Api<K>,
 }
 
-/// Applies every object of `desired` and sweeps the other children of this kind owned by `uid`,
-/// except those named in `retain` (children of a component that cannot be reconciled right now
-/// are left as they are). Returns the live objects, in the order given.
-#[allow(clippy::too_many_arguments)]
-pub async fn ensure_all<K>(
-    api: &Api<K>,
-    kind: &'static str,
-    store: &Store<K>,
-    desired: Vec<K>,
-    retain: &[String],
-    ns: &str,
-    uid: &str,
-    changes: &mut Changes,
-) -> Result<Vec<K>, Error>
+impl<K: Resource + 'static> Owned<K>
 where
-    K: Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
-    let keep: Vec<String> = desired.iter().map(ResourceExt::name_any).chain(retain.iter().cloned()).collect();
-    let mut live = Vec::with_capacity(desired.len());
-    for obj in desired {
-        let name = obj.name_any();
-        let cached = store.find(|c| c.namespace().as_deref() == Some(ns) && c.name_any() == name);
-        let (outcome, applied) = apply::apply(api, kind, obj, cached.as_deref()).await?;
-        changes.record(kind, &name, outcome);
-        live.push(applied);
+    /// The cache `store` of children of `kind`, reached with `api`.
+    pub fn new(store: Store<K>, kind: Kind, api: fn(Client, &str) -> Api<K>) -> Self {
+        Self { store, kind, api }
     }
-    let owned: Vec<K> = store
-        .state()
-        .iter()
-        .filter(|c| c.namespace().as_deref() == Some(ns) && controlled_by(c.as_ref(), uid))
-        .map(|c| (**c).clone())
-        .collect();
-    for name in apply::sweep(api, kind, &owned, |n| keep.iter().any(|k| k == n)).await? {
-        changes.record_deleted(kind, &name);
+
+    /// The kind's name, as Events and errors spell it.
+    pub fn kind(&self) -> &str {
+        &self.kind
     }
-    Ok(live)
+}
+
+impl<K> Owned<K>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
+{
+    /// The cache `store` of a kind known at compile time.
+    pub fn typed(store: Store<K>) -> Self {
+        Self::new(store, K::kind(&()), |client, ns| Api::namespaced(client, ns))
+    }
+}
+
+impl<K: Resource + 'static> std::ops::Deref for Owned<K>
+where
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    type Target = Store<K>;
+
+    fn deref(&self) -> &Store<K> {
+        &self.store
+    }
+}
+
+/// Applies the children of one owner (in `namespace`, controlled by `owner_uid`) and records
+/// what changed. Its methods take `&self`, so independent kinds can be applied at once.
+pub struct Applier<'a> {
+    client: &'a Client,
+    namespace: &'a str,
+    owner_uid: &'a str,
+    changes: Mutex<Changes>,
+}
+
+impl<'a> Applier<'a> {
+    /// An applier for the children in `namespace` of the owner with `owner_uid`.
+    pub fn new(client: &'a Client, namespace: &'a str, owner_uid: &'a str) -> Self {
+        Self { client, namespace, owner_uid, changes: Mutex::default() }
+    }
+
+    /// Applies `desired` unless the cache shows it already matches. Returns the live object.
+    pub async fn apply<K>(&self, owned: &Owned<K>, desired: K) -> Result<K, Error>
+    where
+        K: Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug + 'static,
+        K::DynamicType: Eq + std::hash::Hash + Clone,
+    {
+        let name = desired.name_any();
+        let cached = owned.find(|c| c.namespace().as_deref() == Some(self.namespace) && c.name_any() == name);
+        let api = (owned.api)(self.client.clone(), self.namespace);
+        let (outcome, live) = apply::apply(&api, &owned.kind, desired, cached.as_deref()).await?;
+        self.record(|c| c.record(&owned.kind, &name, outcome));
+        Ok(live)
+    }
+
+    /// Applies `desired` (if any) and deletes the other children of its kind.
+    pub async fn ensure<K>(&self, owned: &Owned<K>, desired: Option<K>) -> Result<Option<K>, Error>
+    where
+        K: Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug + 'static,
+        K::DynamicType: Eq + std::hash::Hash + Clone,
+    {
+        Ok(self.ensure_all(owned, desired.into_iter().collect(), &[]).await?.pop())
+    }
+
+    /// Applies every object of `desired` and deletes the other children of their kind, except
+    /// those named in `retain` (children of a component that cannot be reconciled right now are
+    /// left as they are). Returns the live objects, in the order given.
+    pub async fn ensure_all<K>(&self, owned: &Owned<K>, desired: Vec<K>, retain: &[String]) -> Result<Vec<K>, Error>
+    where
+        K: Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug + 'static,
+        K::DynamicType: Eq + std::hash::Hash + Clone,
+    {
+        let keep: Vec<String> = desired.iter().map(ResourceExt::name_any).chain(retain.iter().cloned()).collect();
+        let mut live = Vec::with_capacity(desired.len());
+        for obj in desired {
+            live.push(self.apply(owned, obj).await?);
+        }
+        let others: Vec<K> = owned
+            .state()
+            .iter()
+            .filter(|c| c.namespace().as_deref() == Some(self.namespace) && controlled_by(c.as_ref(), self.owner_uid))
+            .map(|c| (**c).clone())
+            .collect();
+        let api = (owned.api)(self.client.clone(), self.namespace);
+        let deleted = apply::sweep(&api, &owned.kind, &others, |n| keep.iter().any(|k| k == n)).await?;
+        self.record(|c| deleted.iter().for_each(|name| c.record_deleted(&owned.kind, name)));
+        Ok(live)
+    }
+
+    /// The namespace of the children.
+    pub fn namespace(&self) -> &str {
+        self.namespace
+    }
+
+    /// What this applier changed so far.
+    pub fn into_changes(self) -> Changes {
+        self.changes.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn record(&self, f: impl FnOnce(&mut Changes)) {
+        f(&mut self.changes.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+    }
 }

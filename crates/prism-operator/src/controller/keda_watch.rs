@@ -85,18 +85,6 @@ pub fn cache(
     (store, events)
 }
 
-/// [`cache`] of ScaledObjects.
-pub fn scaled_objects(
-    api: kube::Api<kube::api::DynamicObject>,
-    config: watcher::Config,
-    keda: watch::Receiver<bool>,
-) -> (
-    kube::runtime::reflector::Store<kube::api::DynamicObject>,
-    impl Stream<Item = Result<kube::api::DynamicObject, watcher::Error>> + Send + 'static,
-) {
-    cache(api, config, keda, crate::keda::scaled_object_resource())
-}
-
 /// A stream that yields once per change of KEDA's presence (used to reconcile everything).
 pub fn changes(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send {
     futures::stream::unfold(rx, |mut rx| async move {

@@ -9,6 +9,7 @@ pub mod pattern;
 #[cfg(test)]
 mod snapshots;
 pub mod stack;
+pub mod watches;
 
 use kube::{
     Api, Client, Resource,
@@ -433,13 +434,6 @@ impl Changes {
     /// Records a child deleted by the sweep.
     pub fn record_deleted(&mut self, kind: &str, name: &str) {
         self.deleted.push((kind.to_owned(), name.to_owned()));
-    }
-
-    /// Adds what another part of the same reconcile changed.
-    pub fn extend(&mut self, other: Self) {
-        self.created.extend(other.created);
-        self.updated.extend(other.updated);
-        self.deleted.extend(other.deleted);
     }
 
     /// Publishes Normal Events `Created`, `Updated` and `Deleted` for what changed (`created

@@ -31,16 +31,8 @@ use k8s_openapi::{
 use kube::{
     Api, Client, Resource, ResourceExt,
     api::DynamicObject,
-    core::DeserializeGuard,
     core::PartialObjectMeta,
-    runtime::{
-        WatchStreamExt,
-        controller::Action,
-        events::EventType,
-        predicates,
-        reflector::{ObjectRef, Store},
-        watcher,
-    },
+    runtime::{controller::Action, reflector::ObjectRef, watcher},
 };
 use prism_api::{labels, v1alpha1::PrismBackend};
 use tracing::{info, instrument};
@@ -50,9 +42,13 @@ use self::{
     status::Observation,
     validate::{Resolved, SecretLookup, ValidatedBackend},
 };
-use super::{CacheRole, Changes, Scope, children, keda_watch};
+use super::{
+    Scope,
+    children::{Applier, Owned},
+    watches::Watches,
+};
 use crate::{
-    apply, conditions,
+    conditions,
     context::{Context, Synced},
     credentials::SecretValues,
     error::Error,
@@ -64,10 +60,10 @@ pub struct Ctx {
     base: Arc<Context>,
     /// Resolves once every cache below has its first list (reconciles wait for it).
     synced: Synced,
-    config_maps: Store<ConfigMap>,
-    secrets: Store<Secret>,
+    config_maps: Owned<ConfigMap>,
+    secrets: Owned<Secret>,
     /// The rendered KEDA TriggerAuthentications (filled once KEDA is installed).
-    trigger_auths: Store<DynamicObject>,
+    trigger_auths: Owned<DynamicObject>,
 }
 
 /// The label selector of the rendered ConfigMaps and Secrets.
@@ -82,54 +78,27 @@ pub async fn run(
     concurrency: u16,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = base.client.clone();
     let rendered = watcher::Config::default().labels(&rendered_selector());
-    let (config_maps, config_map_events) = super::cache(scope.api::<ConfigMap>(&client), rendered.clone());
-    let (secrets, secret_events) = super::cache(scope.api::<Secret>(&client), rendered.clone());
-    let ta_resource = keda::trigger_authentication_resource();
-    let (trigger_auths, ta_events) =
-        keda_watch::cache(scope.dynamic_api(&client, &ta_resource), rendered, base.keda.clone(), ta_resource.clone());
+    // Status writes (ours) do not change the generation: they need no reconcile.
+    let mut watches = Watches::<PrismBackend>::new(&base, &scope).generation_changes_only();
+    let config_maps = watches.owns(&rendered);
+    let secrets = watches.owns(&rendered);
+    let trigger_auths =
+        watches.owns_keda(keda::trigger_authentication_resource(), &rendered, keda::trigger_authentications);
     // Every Secret in scope, metadata only and uncached: a change is mapped to the backends
     // referencing that Secret by name.
-    let referenced_events = super::summarized(
-        "Secret".to_owned(),
-        watcher(scope.api::<PartialObjectMeta<Secret>>(&client), watcher::Config::default())
-            .backoff(crate::backoff::watch_backoff()),
-    )
-    .touched_objects();
-
-    // Status writes (ours) do not change the generation: they need no reconcile.
-    let (reader, backend_events) = super::guarded_cache(
-        scope.api::<DeserializeGuard<PrismBackend>>(&client),
-        watcher::Config::default(),
-        CacheRole::Primary(base.clone()),
-    );
-    let backend_events = backend_events.predicate_filter(predicates::generation, Default::default());
-    let controller = super::controller(backend_events, reader, concurrency);
-    let backends = controller.store();
-    let synced = base.track_sync(
-        "PrismBackend",
-        vec![super::wait(backends.clone()), super::wait(config_maps.clone()), super::wait(secrets.clone())],
-    );
-    let keda_changes = keda_watch::changes(base.keda.clone());
+    watches.watches_uncached(scope.api::<PartialObjectMeta<Secret>>(&base.client), |backends, secret| {
+        let (name, ns) = (secret.name_any(), secret.namespace());
+        backends
+            .state()
+            .into_iter()
+            .filter(|b| b.namespace() == ns && references(b, &name))
+            .map(|b| ObjectRef::from_obj(&*b))
+            .collect()
+    });
+    let (controller, synced) = watches.start(concurrency);
     let ctx = Arc::new(Ctx { base, synced, config_maps, secrets, trigger_auths });
-    let results = controller
-        .owns_stream(super::without_errors(config_map_events))
-        .owns_stream(super::without_errors(secret_events))
-        .owns_stream_with(super::without_errors(ta_events), ta_resource)
-        .watches_stream(super::without_errors(referenced_events), move |secret| {
-            let (name, ns) = (secret.name_any(), secret.namespace());
-            backends
-                .state()
-                .into_iter()
-                .filter(|b| b.namespace() == ns && references(b, &name))
-                .map(|b| ObjectRef::from_obj(&*b))
-                .collect::<Vec<_>>()
-        })
-        .reconcile_all_on(keda_changes)
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx);
-    super::log_results(results).await;
+    super::log_results(controller.graceful_shutdown_on(shutdown).run(reconcile, error_policy, ctx)).await;
 }
 
 /// Whether `backend` reads the Secret `name` (connection or TLS).
@@ -151,20 +120,12 @@ async fn reconcile(backend: Arc<PrismBackend>, ctx: Arc<Ctx>) -> Result<Action, 
     let resolved = resolve(&ctx.base.client, &backend, &ns).await?;
     let (observation, action) = match validate::validate(&backend, &ns, owner, &resolved) {
         Ok(valid) => {
-            let rendered = build::render(&valid).map_err(|source| Error::SerializeChild { kind: "Secret", source })?;
-            let mut changes = Changes::default();
+            let rendered =
+                build::render(&valid).map_err(|source| Error::SerializeChild { kind: "Secret".into(), source })?;
+            let applier = Applier::new(&ctx.base.client, &ns, &valid.owner.uid);
             let trigger_auth = build::trigger_authentication(&valid);
-            apply_children(
-                &ctx,
-                &ns,
-                &valid.owner.uid,
-                rendered.config_map,
-                rendered.secret,
-                trigger_auth,
-                &mut changes,
-            )
-            .await?;
-            changes.publish(&ctx.base, &*backend).await;
+            apply_children(&ctx, &applier, rendered.config_map, rendered.secret, trigger_auth).await?;
+            applier.into_changes().publish(&ctx.base, &*backend).await;
             let config_hash = rendered.hash;
             if valid.health.enabled {
                 let health = health::check(&target(&valid)).await;
@@ -183,7 +144,7 @@ async fn reconcile(backend: Arc<PrismBackend>, ctx: Arc<Ctx>) -> Result<Action, 
         // A Secret change retriggers at once; the backoff covers what no watch sees.
         Err(invalid) => (Observation::Invalid(invalid), Action::requeue(ctx.base.next_backoff(&key))),
     };
-    write_status(&ctx, &backend, &ns, &observation).await?;
+    write_status(&ctx, &backend, &observation).await?;
     Ok(action)
 }
 
@@ -236,43 +197,26 @@ fn target(v: &ValidatedBackend) -> Target {
 
 async fn apply_children(
     ctx: &Ctx,
-    ns: &str,
-    uid: &str,
+    applier: &Applier<'_>,
     config_map: ConfigMap,
     secret: Secret,
     trigger_auth: Option<DynamicObject>,
-    changes: &mut Changes,
 ) -> Result<(), Error> {
-    let client = &ctx.base.client;
-    let name = config_map.name_any();
-    let cached = ctx.config_maps.get(&ObjectRef::new(&name).within(ns));
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    let (outcome, _) = apply::apply(&api, "ConfigMap", config_map, cached.as_deref()).await?;
-    changes.record("ConfigMap", &name, outcome);
-    let name = secret.name_any();
-    let cached = ctx.secrets.get(&ObjectRef::new(&name).within(ns));
-    let api: Api<Secret> = Api::namespaced(client.clone(), ns);
-    let (outcome, _) = apply::apply(&api, "Secret", secret, cached.as_deref()).await?;
-    changes.record("Secret", &name, outcome);
+    applier.apply(&ctx.config_maps, config_map).await?;
+    applier.apply(&ctx.secrets, secret).await?;
     // After the objects it points into; swept when the provider no longer has a KEDA scaler.
     if ctx.base.keda_installed() {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), ns, &keda::trigger_authentication_resource());
-        children::ensure(&api, "TriggerAuthentication", &ctx.trigger_auths, trigger_auth, ns, uid, changes).await?;
+        applier.ensure(&ctx.trigger_auths, trigger_auth).await?;
     }
     Ok(())
 }
 
-async fn write_status(ctx: &Ctx, backend: &PrismBackend, ns: &str, observation: &Observation) -> Result<(), Error> {
+async fn write_status(ctx: &Ctx, backend: &PrismBackend, observation: &Observation) -> Result<(), Error> {
     let stored = backend.status.as_ref();
     let next = status::next(stored, observation, backend.metadata.generation, Timestamp::now());
-    let api: Api<PrismBackend> = Api::namespaced(ctx.base.client.clone(), ns);
-    if conditions::write_if_changed(&api, &ctx.base.status_memo, backend, stored, &next).await? {
+    let events = status::events(stored, &next);
+    if conditions::write(&ctx.base, backend, stored, &next, events).await? {
         info!(phase = ?next.phase, message = next.message.as_deref().unwrap_or_default(), "status updated");
-        for (warning, reason, message) in status::events(stored, &next) {
-            let type_ = if warning { EventType::Warning } else { EventType::Normal };
-            ctx.base.publish(backend, type_, reason, status::READY, message.to_owned()).await;
-        }
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use prism_api::v1alpha1::{BackendPhase, PrismBackendStatus};
 
 use super::health::Health;
 use crate::conditions::Invalid;
-use crate::conditions::{self, Desired};
+use crate::conditions::{self, Desired, Notice};
 
 /// Condition type: the last health check passed and the connection is rendered.
 pub const READY: &str = "Ready";
@@ -111,8 +111,8 @@ pub fn next(
     status
 }
 
-/// The Ready-condition changes worth an Event: (warning, reason, message).
-pub fn events<'a>(stored: Option<&PrismBackendStatus>, next: &'a PrismBackendStatus) -> Vec<(bool, &'a str, &'a str)> {
+/// The Ready-condition changes worth an Event.
+pub fn events(stored: Option<&PrismBackendStatus>, next: &PrismBackendStatus) -> Vec<Notice> {
     let before = stored.and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
     next.conditions
         .iter()
@@ -120,7 +120,12 @@ pub fn events<'a>(stored: Option<&PrismBackendStatus>, next: &'a PrismBackendSta
         .filter(|c| before.is_none_or(|b| b.status != c.status || b.reason != c.reason))
         // A first successful check is routine; recovering from a failure is news.
         .filter(|c| c.status == "False" || before.is_some_and(|b| b.status == "False"))
-        .map(|c| (c.status == "False", c.reason.as_str(), c.message.as_str()))
+        .map(|c| Notice {
+            warning: c.status == "False",
+            reason: c.reason.clone(),
+            action: READY.to_owned(),
+            note: c.message.clone(),
+        })
         .collect()
 }
 
@@ -169,7 +174,7 @@ mod tests {
         let ready = s.conditions.iter().find(|c| c.type_ == READY).expect("Ready");
         assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", CONNECTION_FAILED));
         assert_eq!(ready.last_transition_time, Time(at(10)));
-        assert_eq!(events(Some(&ok), &s), [(true, CONNECTION_FAILED, "cannot connect: refused")]);
+        assert_eq!(events(Some(&ok), &s), [Notice::warning(CONNECTION_FAILED, READY, "cannot connect: refused")]);
         // Same failure again: no write, no Event.
         assert_eq!(next(Some(&s), &down, Some(1), at(20)), s);
         // A different failure is a change.
@@ -177,7 +182,10 @@ mod tests {
         let s2 = next(Some(&s), &auth, Some(1), at(20));
         assert_ne!(s2, s);
         let back = next(Some(&s2), &healthy(), Some(1), at(30));
-        assert_eq!(events(Some(&s2), &back), [(false, HEALTHY, "redis at r:6379 answered PING with PONG")]);
+        assert_eq!(
+            events(Some(&s2), &back),
+            [Notice::normal(HEALTHY, READY, "redis at r:6379 answered PING with PONG")]
+        );
         assert!(events(None, &ok).is_empty(), "first success is routine");
     }
 

@@ -20,20 +20,18 @@ use k8s_openapi::jiff::Timestamp;
 use kube::{
     Api, ResourceExt,
     api::DeleteParams,
-    core::DeserializeGuard,
     runtime::{
         controller::Action,
         events::EventType,
         finalizer::{self, Event as Finalizer},
         reflector::ObjectRef,
-        watcher,
     },
 };
 use prism_api::v1alpha1::{PrismNamespace, PrismStack};
 use tracing::{info, instrument, warn};
 
 use self::status::Outcome;
-use super::{CacheRole, Scope};
+use super::{Scope, watches::Watches};
 use crate::{
     admin::{self, proto::NamespaceRevocation},
     conditions,
@@ -69,33 +67,24 @@ pub async fn run(
     settings: Settings,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = base.client.clone();
-    let (namespaces, namespace_events) = super::guarded_cache(
-        scope.api::<DeserializeGuard<PrismNamespace>>(&client),
-        watcher::Config::default(),
-        CacheRole::Primary(base.clone()),
-    );
-    let controller = super::controller(namespace_events, namespaces.clone(), concurrency);
-    // No child caches: reconciles need not wait for this.
-    let _synced = base.track_sync("PrismNamespace", vec![super::wait(namespaces.clone())]);
+    let mut watches = Watches::<PrismNamespace>::new(&base, &scope);
+    watches.watches_uncached(scope.api::<PrismStack>(&base.client), |namespaces, stack| {
+        let (name, ns) = (stack.name_any(), stack.namespace().unwrap_or_default());
+        namespaces
+            .state()
+            .into_iter()
+            .filter(|n| {
+                let own = n.namespace().unwrap_or_default();
+                n.spec.proxy_ref.namespace_or(&own) == ns
+                    && request::stack_candidates(&n.spec.proxy_ref.name).contains(&name)
+            })
+            .map(|n| ObjectRef::from_obj(&*n))
+            .collect()
+    });
+    // No child caches: reconciles need not wait for the sync.
+    let (controller, _synced) = watches.start(concurrency);
     let ctx = Arc::new(Ctx { base, settings });
-    let results = controller
-        .watches(scope.api::<PrismStack>(&client), watcher::Config::default(), move |stack: PrismStack| {
-            let (name, ns) = (stack.name_any(), stack.namespace().unwrap_or_default());
-            namespaces
-                .state()
-                .into_iter()
-                .filter(|n| {
-                    let own = n.namespace().unwrap_or_default();
-                    n.spec.proxy_ref.namespace_or(&own) == ns
-                        && request::stack_candidates(&n.spec.proxy_ref.name).contains(&name)
-                })
-                .map(|n| ObjectRef::from_obj(&*n))
-                .collect::<Vec<_>>()
-        })
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx);
-    super::log_results(results).await;
+    super::log_results(controller.graceful_shutdown_on(shutdown).run(reconcile, error_policy, ctx)).await;
 }
 
 #[instrument(skip_all, fields(namespace = obj.namespace().unwrap_or_default(), name = %obj.name_any()))]
@@ -180,19 +169,19 @@ async fn provision(obj: &PrismNamespace, ctx: &Ctx, ns: &str) -> Result<Action, 
     let (endpoint, request) = match built {
         Ok(pair) => pair,
         Err(invalid) => {
-            write_status(ctx, obj, ns, &Outcome::Unresolved(invalid)).await?;
+            write_status(ctx, obj, &Outcome::Unresolved(invalid)).await?;
             return Ok(Action::requeue(retry_delay(obj, ctx)));
         }
     };
     match admin::create_namespace(&endpoint, request).await {
         Ok(response) => {
             let outcome = Outcome::Synced { endpoint, response };
-            write_status(ctx, obj, ns, &outcome).await?;
+            write_status(ctx, obj, &outcome).await?;
             ctx.base.reset_backoff(&Context::key(obj));
             Ok(settled())
         }
         Err(source) => {
-            write_status(ctx, obj, ns, &Outcome::AdminFailed(source.clone())).await?;
+            write_status(ctx, obj, &Outcome::AdminFailed(source.clone())).await?;
             Err(Error::AdminCall { method: "CreateNamespace", source })
         }
     }
@@ -249,38 +238,14 @@ async fn revoke(obj: &PrismNamespace, ctx: &Ctx, ns: &str) -> Result<Action, Err
         ctx.base.reset_backoff(&Context::key(obj));
         return Ok(Action::await_change());
     }
-    write_status(ctx, obj, ns, &Outcome::Revoking(source.clone())).await?;
+    write_status(ctx, obj, &Outcome::Revoking(source.clone())).await?;
     Err(Error::AdminCall { method: "RevokeNamespace", source })
 }
 
-async fn write_status(ctx: &Ctx, obj: &PrismNamespace, ns: &str, outcome: &Outcome) -> Result<(), Error> {
+async fn write_status(ctx: &Ctx, obj: &PrismNamespace, outcome: &Outcome) -> Result<(), Error> {
     let next = status::next(obj, outcome, Timestamp::now());
-    let api: Api<PrismNamespace> = Api::namespaced(ctx.base.client.clone(), ns);
-    let stored = obj.status.as_ref();
-    if conditions::write_if_changed(&api, &ctx.base.status_memo, obj, stored, &next).await? {
+    if conditions::write(&ctx.base, obj, obj.status.as_ref(), &next, status::events(obj, outcome)).await? {
         info!(phase = ?next.phase, "status updated");
-    }
-    let before = stored.map(|s| s.conditions.as_slice()).unwrap_or_default();
-    match outcome {
-        Outcome::Synced { .. } => {
-            let was = stored.and_then(|s| s.observed_generation);
-            if was != obj.metadata.generation {
-                let note = format!(
-                    "namespace {:?} provisioned (generation {})",
-                    obj.spec.namespace_id,
-                    obj.metadata.generation.unwrap_or_default()
-                );
-                ctx.base.publish(obj, EventType::Normal, "Provisioned", "Provision", note).await;
-            }
-        }
-        Outcome::Unresolved(invalid) => {
-            let changed = !before.iter().any(|c| c.type_ == status::PROVISIONED && c.reason == invalid.reason);
-            if changed {
-                ctx.base.publish(obj, EventType::Warning, invalid.reason, "Provision", invalid.message.clone()).await;
-            }
-        }
-        // Admin failures become Warning Events through the error policy.
-        Outcome::AdminFailed(_) | Outcome::Revoking(_) => {}
     }
     Ok(())
 }

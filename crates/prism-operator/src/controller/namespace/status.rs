@@ -10,7 +10,7 @@ use prism_api::v1alpha1::{NamespacePhase, PrismNamespace, PrismNamespaceStatus};
 
 use super::request;
 use crate::admin::{AdminError, proto::CreateNamespaceResponse};
-use crate::conditions::{self, Desired};
+use crate::conditions::{self, Desired, Notice};
 
 /// Condition type: the namespace exists on the admin with the current spec.
 pub const PROVISIONED: &str = "Provisioned";
@@ -49,6 +49,29 @@ pub fn is_synced(obj: &PrismNamespace) -> bool {
     status.observed_generation.is_some()
         && status.observed_generation == obj.metadata.generation
         && status.conditions.iter().any(|c| c.type_ == PROVISIONED && c.status == "True")
+}
+
+/// The Events of `outcome` for `obj` as stored: `Provisioned` when a new generation reached the
+/// admin, a Warning when a reference turned unresolvable (admin failures become Warning Events
+/// through the error policy).
+pub fn events(obj: &PrismNamespace, outcome: &Outcome) -> Vec<Notice> {
+    let stored = obj.status.as_ref();
+    match outcome {
+        Outcome::Synced { .. } if stored.and_then(|s| s.observed_generation) != obj.metadata.generation => {
+            let note = format!(
+                "namespace {:?} provisioned (generation {})",
+                obj.spec.namespace_id,
+                obj.metadata.generation.unwrap_or_default()
+            );
+            vec![Notice::normal("Provisioned", "Provision", note)]
+        }
+        Outcome::Unresolved(invalid) => {
+            let before = stored.map(|s| s.conditions.as_slice()).unwrap_or_default();
+            let changed = !before.iter().any(|c| c.type_ == PROVISIONED && c.reason == invalid.reason);
+            changed.then(|| Notice::warning(invalid.reason, "Provision", invalid.message.clone())).into_iter().collect()
+        }
+        Outcome::Synced { .. } | Outcome::AdminFailed(_) | Outcome::Revoking(_) => Vec::new(),
+    }
 }
 
 /// The status to store next.
@@ -161,6 +184,34 @@ mod tests {
                 assigned_proxy: "proxy-1".into(),
             },
         }
+    }
+
+    #[test]
+    fn events_announce_a_new_generation_once_and_a_new_problem_once() {
+        let first = obj(1, None);
+        let provisioned = events(&first, &synced());
+        assert_eq!(provisioned.len(), 1);
+        assert_eq!((provisioned[0].warning, provisioned[0].reason.as_str()), (false, "Provisioned"));
+        assert!(provisioned[0].note.contains("generation 1"), "{}", provisioned[0].note);
+        // The same generation synced again: nothing to announce.
+        let stored = next(&first, &synced(), at(0));
+        assert!(events(&obj(1, Some(stored.clone())), &synced()).is_empty());
+        assert_eq!(events(&obj(2, Some(stored.clone())), &synced()).len(), 1);
+
+        let missing = Outcome::Unresolved(conditions::Invalid { reason: "ProxyNotFound", message: "no stack".into() });
+        assert_eq!(
+            events(&obj(2, Some(stored)), &missing),
+            [Notice::warning("ProxyNotFound", "Provision", "no stack")]
+        );
+        let failing = next(&obj(2, None), &missing, at(1));
+        assert!(events(&obj(2, Some(failing)), &missing).is_empty(), "the same problem is not announced twice");
+        assert!(
+            events(
+                &first,
+                &Outcome::AdminFailed(AdminError::Unreachable { endpoint: "e".into(), message: "m".into() })
+            )
+            .is_empty()
+        );
     }
 
     #[test]

@@ -17,24 +17,26 @@ use k8s_openapi::{
     jiff::Timestamp,
 };
 use kube::{
-    Api, Resource, ResourceExt,
+    Resource, ResourceExt,
     api::DynamicObject,
-    core::DeserializeGuard,
     runtime::{
         controller::Action,
-        events::EventType,
         reflector::{ObjectRef, Store},
         watcher,
     },
 };
-use prism_api::v1alpha1::{KedaTrigger, PrismBackend, PrismPattern, PrismPatternStatus};
+use prism_api::v1alpha1::{KedaTrigger, PrismBackend, PrismPattern};
 use tracing::{debug, info, instrument, warn};
 
 use self::validate::{BackendConfig, Resolved};
-use super::{CacheRole, Changes, Scope, children, keda_watch, wait};
+use super::{
+    Scope,
+    children::{Applier, Owned},
+    keda_watch,
+    watches::Watches,
+};
 use crate::conditions::Invalid;
 use crate::{
-    apply,
     autoscaling::{self, Authentications, KedaRefs, TriggerBackend},
     conditions,
     context::{Context, Synced},
@@ -46,10 +48,10 @@ use crate::{
 pub struct Ctx {
     base: Arc<Context>,
     synced: Synced,
-    deployments: Store<Deployment>,
-    services: Store<Service>,
-    hpas: Store<HorizontalPodAutoscaler>,
-    scaled_objects: Store<DynamicObject>,
+    deployments: Owned<Deployment>,
+    services: Owned<Service>,
+    hpas: Owned<HorizontalPodAutoscaler>,
+    scaled_objects: Owned<DynamicObject>,
     backends: Store<PrismBackend>,
     /// Every TriggerAuthentication in scope and every ClusterTriggerAuthentication (once KEDA is
     /// installed), to check the triggers' references.
@@ -64,54 +66,36 @@ pub async fn run(
     concurrency: u16,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = base.client.clone();
     let owned = watcher::Config::default().labels(&naming::runner_children_selector());
-
-    let (deployments, deployment_events) = super::cache(scope.api::<Deployment>(&client), owned.clone());
-    let (services, service_events) = super::cache(scope.api::<Service>(&client), owned.clone());
-    let (hpas, hpa_events) = super::cache(scope.api::<HorizontalPodAutoscaler>(&client), owned.clone());
-    let so_resource = keda::scaled_object_resource();
-    let (scaled_objects, so_events) =
-        keda_watch::scaled_objects(scope.dynamic_api(&client, &so_resource), owned, base.keda.clone());
-    let (backends, backend_events) = super::guarded_cache(
-        scope.api::<DeserializeGuard<PrismBackend>>(&client),
-        watcher::Config::default(),
-        CacheRole::Secondary,
-    );
-    let ta_resource = keda::trigger_authentication_resource();
-    let (trigger_auths, ta_events) = keda_watch::cache(
-        scope.dynamic_api(&client, &ta_resource),
-        watcher::Config::default(),
-        base.keda.clone(),
-        ta_resource,
-    );
-    let cta_resource = keda::cluster_trigger_authentication_resource();
-    let (cluster_trigger_auths, cta_events) = keda_watch::cache(
-        Api::all_with(client.clone(), &cta_resource),
-        watcher::Config::default(),
-        base.keda.clone(),
-        cta_resource,
-    );
-    let (patterns, pattern_events) = super::guarded_cache(
-        scope.api::<DeserializeGuard<PrismPattern>>(&client),
-        watcher::Config::default(),
-        CacheRole::Primary(base.clone()),
-    );
-
-    let controller = super::controller(pattern_events, patterns.clone(), concurrency);
-    let patterns = controller.store();
-    let synced = base.track_sync(
-        "PrismPattern",
-        vec![
-            wait(patterns.clone()),
-            wait(deployments.clone()),
-            wait(services.clone()),
-            wait(hpas.clone()),
-            wait(backends.clone()),
-        ],
-    );
+    let every = watcher::Config::default();
+    let mut watches = Watches::<PrismPattern>::new(&base, &scope);
+    let deployments = watches.owns(&owned);
+    let services = watches.owns(&owned);
+    let hpas = watches.owns(&owned);
+    let scaled_objects = watches.owns_keda(keda::scaled_object_resource(), &owned, keda::scaled_objects);
+    let backends = watches.watches_guarded(&every, |patterns, backend: PrismBackend| {
+        let (name, ns) = (backend.name_any(), backend.namespace());
+        referring(patterns, ns.as_deref(), |p| uses_backend(p, &name))
+    });
+    let trigger_auths = watches.watches_keda(keda::trigger_authentication_resource(), &every, false, |patterns, ta| {
+        let (name, ns) = (ta.name_any(), ta.namespace());
+        referring(patterns, ns.as_deref(), |p| {
+            triggers_of(p).is_some_and(|t| autoscaling::referenced(t).0.contains(&name))
+        })
+    });
+    let cluster_trigger_auths =
+        watches.watches_keda(keda::cluster_trigger_authentication_resource(), &every, true, |patterns, cta| {
+            let name = cta.name_any();
+            patterns
+                .state()
+                .into_iter()
+                .filter(|p| triggers_of(p).is_some_and(|t| autoscaling::referenced(t).1.contains(&name)))
+                .map(|p| ObjectRef::from_obj(&*p))
+                .collect()
+        });
+    let (controller, synced) = watches.start(concurrency);
     let ctx = Arc::new(Ctx {
-        base: base.clone(),
+        base,
         synced,
         deployments,
         services,
@@ -121,43 +105,7 @@ pub async fn run(
         trigger_auths,
         cluster_trigger_auths,
     });
-    let (by_backend, by_ta, by_cta) = (patterns.clone(), patterns.clone(), patterns.clone());
-    let results = controller
-        .owns_stream(super::without_errors(deployment_events))
-        .owns_stream(super::without_errors(service_events))
-        .owns_stream(super::without_errors(hpa_events))
-        .owns_stream_with(super::without_errors(so_events), so_resource)
-        .watches_stream(super::without_errors(backend_events), move |backend: PrismBackend| {
-            let (name, ns) = (backend.name_any(), backend.namespace());
-            referring(&by_backend, ns.as_deref(), |p| uses_backend(p, &name))
-        })
-        .watches_stream_with(
-            super::without_errors(ta_events),
-            move |ta| {
-                let (name, ns) = (ta.name_any(), ta.namespace());
-                referring(&by_ta, ns.as_deref(), |p| {
-                    triggers_of(p).is_some_and(|t| autoscaling::referenced(t).0.contains(&name))
-                })
-            },
-            keda::trigger_authentication_resource(),
-        )
-        .watches_stream_with(
-            super::without_errors(cta_events),
-            move |cta| {
-                let name = cta.name_any();
-                by_cta
-                    .state()
-                    .into_iter()
-                    .filter(|p| triggers_of(p).is_some_and(|t| autoscaling::referenced(t).1.contains(&name)))
-                    .map(|p| ObjectRef::from_obj(&*p))
-                    .collect::<Vec<_>>()
-            },
-            keda::cluster_trigger_authentication_resource(),
-        )
-        .reconcile_all_on(keda_watch::changes(base.keda.clone()))
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx);
-    super::log_results(results).await;
+    super::log_results(controller.graceful_shutdown_on(shutdown).run(reconcile, error_policy, ctx)).await;
 }
 
 #[instrument(skip_all, fields(namespace = pattern.namespace().unwrap_or_default(), name = %pattern.name_any()))]
@@ -169,12 +117,12 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
     let owner = pattern.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
     keda_caches_ready(&ctx, &pattern).await;
     let resolved = resolve(&ctx, &pattern, &ns);
-    let mut changes = Changes::default();
+    let applier = Applier::new(&ctx.base.client, &ns, &owner.uid);
     let mut autoscaler_failed = None;
     let observed = match validate::validate(&pattern, &ns, owner.clone(), &resolved, &ctx.base.defaults) {
         Ok(valid) => {
             let children = build::build(&valid);
-            match apply_children(&ctx, &ns, &owner.uid, children, &mut changes).await {
+            match apply_children(&ctx, &applier, children).await {
                 Ok((deployment, applied)) => {
                     debug!(elapsed = ?started.elapsed(), "children applied");
                     let autoscaler =
@@ -209,8 +157,8 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
         }
     };
     // The Event and the status write are independent too.
-    let ((), written) =
-        tokio::join!(changes.publish(&ctx.base, &*pattern), write_status(&ctx, &pattern, &ns, observed));
+    let changes = applier.into_changes();
+    let ((), written) = tokio::join!(changes.publish(&ctx.base, &*pattern), write_status(&ctx, &pattern, observed));
     written?;
     if let Some(e) = autoscaler_failed {
         return Err(e);
@@ -326,91 +274,48 @@ fn keda_refs(ctx: &Ctx, triggers: &[KedaTrigger], ns: &str) -> KedaRefs {
 /// refused autoscaler must not hide the status of a Deployment that runs).
 async fn apply_children(
     ctx: &Ctx,
-    ns: &str,
-    uid: &str,
+    applier: &Applier<'_>,
     children: build::Children,
-    changes: &mut Changes,
 ) -> Result<(Deployment, Result<(), Error>), Error> {
-    let client = &ctx.base.client;
-    let name = children.deployment.name_any();
     // The Deployment and the Service do not depend on each other: apply them at once (a
     // reconcile that creates them takes one round of requests). Every outcome is recorded, even
     // when a sibling failed, so that the Events match what was done.
-    let deployment = async {
-        let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-        let cached = ctx.deployments.get(&ObjectRef::new(&name).within(ns));
-        let mut changes = Changes::default();
-        let applied = apply::apply(&api, "Deployment", children.deployment, cached.as_deref()).await;
-        if let Ok((outcome, _)) = &applied {
-            changes.record("Deployment", &name, *outcome);
-        }
-        (applied.map(|(_, live)| live), changes)
-    };
-    let service = async {
-        let api: Api<Service> = Api::namespaced(client.clone(), ns);
-        let mut changes = Changes::default();
-        let done = children::ensure(&api, "Service", &ctx.services, children.service, ns, uid, &mut changes).await;
-        (done, changes)
-    };
-    let ((live, c1), (service, c2)) = tokio::join!(deployment, service);
-    changes.extend(c1);
-    changes.extend(c2);
+    let (live, service) = tokio::join!(
+        applier.apply(&ctx.deployments, children.deployment),
+        applier.ensure(&ctx.services, children.service)
+    );
     let live = live?;
     service?;
     // The autoscalers come after the Deployment they scale, and the one no longer wanted goes
     // before the one wanted is applied: KEDA's admission webhook reads the Deployment (for
     // cpu/memory triggers) and refuses a ScaledObject while another HPA targets it, and two HPAs
     // on one Deployment (ours and KEDA's) would fight.
-    let hpa = async |changes: &mut Changes| {
-        let api: Api<HorizontalPodAutoscaler> = Api::namespaced(client.clone(), ns);
-        children::ensure(&api, "HorizontalPodAutoscaler", &ctx.hpas, children.hpa.clone(), ns, uid, changes).await
-    };
-    let scaled_object = async |changes: &mut Changes| {
+    let hpa = async || applier.ensure(&ctx.hpas, children.hpa.clone()).await.map(drop);
+    let scaled_object = async || {
         if !ctx.base.keda_installed() {
             return Ok(());
         }
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &keda::scaled_object_resource());
-        let desired = children.scaled_object.clone();
-        children::ensure(&api, "ScaledObject", &ctx.scaled_objects, desired, ns, uid, changes).await
+        applier.ensure(&ctx.scaled_objects, children.scaled_object.clone()).await.map(drop)
     };
     let autoscaler = if children.scaled_object.is_some() {
-        match hpa(changes).await {
-            Ok(()) => scaled_object(changes).await,
+        match hpa().await {
+            Ok(()) => scaled_object().await,
             e => e,
         }
     } else {
-        match scaled_object(changes).await {
-            Ok(()) => hpa(changes).await,
+        match scaled_object().await {
+            Ok(()) => hpa().await,
             e => e,
         }
     };
     Ok((live, autoscaler))
 }
 
-async fn write_status(ctx: &Ctx, pattern: &PrismPattern, ns: &str, observed: status::Observed) -> Result<(), Error> {
-    let stored = pattern.status.clone().unwrap_or_default();
-    let next = PrismPatternStatus {
-        phase: Some(observed.phase),
-        replicas: observed.replicas,
-        desired_replicas: observed.desired_replicas,
-        available_replicas: observed.available_replicas,
-        observed_generation: pattern.metadata.generation,
-        conditions: conditions::merge(
-            &stored.conditions,
-            &observed.conditions,
-            pattern.metadata.generation,
-            Timestamp::now(),
-        ),
-    };
-    let api: Api<PrismPattern> = Api::namespaced(ctx.base.client.clone(), ns);
-    if conditions::write_if_changed(&api, &ctx.base.status_memo, pattern, pattern.status.as_ref(), &next).await? {
+async fn write_status(ctx: &Ctx, pattern: &PrismPattern, observed: status::Observed) -> Result<(), Error> {
+    let stored = pattern.status.as_ref();
+    let next = status::next(stored, &observed, pattern.metadata.generation, Timestamp::now());
+    if conditions::write(&ctx.base, pattern, stored, &next, status::events(stored, &observed)).await? {
         info!(phase = ?observed.phase, "status updated");
-    }
-    // Normal progress is visible in the status; Events are for what needs attention.
-    for t in conditions::transitions(&stored.conditions, &observed.conditions) {
-        if !t.status && !status::is_progress(&t.reason) {
-            ctx.base.publish(pattern, EventType::Warning, &t.reason, t.type_, t.message.clone()).await;
-        }
     }
     Ok(())
 }

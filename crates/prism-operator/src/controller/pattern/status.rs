@@ -2,14 +2,14 @@
 //! PrismPattern's status (phase, current/desired/available replicas and the `Ready` and
 //! `AutoscalingReady` conditions).
 
-use k8s_openapi::api::apps::v1::Deployment;
-use prism_api::v1alpha1::PatternPhase;
+use k8s_openapi::{api::apps::v1::Deployment, jiff::Timestamp};
+use prism_api::v1alpha1::{PatternPhase, PrismPatternStatus};
 
 use super::validate::ValidatedPattern;
 use crate::conditions::Invalid;
 use crate::{
     autoscaling::{self, PENDING_REASONS},
-    conditions::Desired,
+    conditions::{self, Desired, Notice},
 };
 
 /// Condition type: every desired replica is available.
@@ -34,6 +34,30 @@ pub struct Observed {
     pub available_replicas: Option<i32>,
     /// Conditions.
     pub conditions: Vec<Desired>,
+}
+
+/// The status to store for `observed` (the stored conditions keep their transition times).
+pub fn next(
+    stored: Option<&PrismPatternStatus>,
+    observed: &Observed,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> PrismPatternStatus {
+    let stored_conditions = stored.map(|s| s.conditions.as_slice()).unwrap_or_default();
+    PrismPatternStatus {
+        phase: Some(observed.phase),
+        replicas: observed.replicas,
+        desired_replicas: observed.desired_replicas,
+        available_replicas: observed.available_replicas,
+        observed_generation: generation,
+        conditions: conditions::merge(stored_conditions, &observed.conditions, generation, now),
+    }
+}
+
+/// The Events of going from `stored` to `observed`: a Warning for each condition that turned
+/// False for a reason that is not ordinary progress (progress shows in the status only).
+pub fn events(stored: Option<&PrismPatternStatus>, observed: &Observed) -> Vec<Notice> {
+    conditions::warnings(stored.map(|s| s.conditions.as_slice()).unwrap_or_default(), &observed.conditions, is_progress)
 }
 
 /// Status of a pattern that could not be validated.
@@ -164,6 +188,43 @@ mod tests {
     }
 
     #[test]
+    fn next_keeps_transition_times_and_events_warn_only_on_problems() {
+        let then = Timestamp::from_second(1_700_000_000).expect("time");
+        let now = Timestamp::from_second(1_800_000_000).expect("time");
+        let progressing = Observed {
+            phase: PatternPhase::Progressing,
+            replicas: Some(2),
+            desired_replicas: Some(3),
+            available_replicas: Some(1),
+            conditions: vec![Desired::new(READY, false, "DeploymentProgressing", "1/3 available")],
+        };
+        let stored = next(None, &progressing, Some(1), then);
+        assert_eq!(stored.phase, Some(PatternPhase::Progressing));
+        assert_eq!((stored.replicas, stored.desired_replicas, stored.available_replicas), (Some(2), Some(3), Some(1)));
+        assert_eq!(stored.observed_generation, Some(1));
+        assert_eq!(stored.conditions[0].last_transition_time.0, then);
+        // Progress is not worth an Event.
+        assert!(events(None, &progressing).is_empty());
+
+        // Still False, another reason: the time stays, and a problem is a Warning.
+        let degraded = Observed {
+            phase: PatternPhase::Degraded,
+            conditions: vec![Desired::new(READY, false, "ProgressDeadlineExceeded", "stuck")],
+            ..progressing.clone()
+        };
+        let again = next(Some(&stored), &degraded, Some(2), now);
+        assert_eq!(again.conditions[0].last_transition_time.0, then);
+        assert_eq!(again.observed_generation, Some(2));
+        assert_eq!(events(Some(&stored), &degraded), [Notice::warning("ProgressDeadlineExceeded", READY, "stuck")]);
+        // The same problem again: no second Event.
+        assert!(events(Some(&again), &degraded).is_empty());
+        // Recovery: the time moves, and it is no Warning.
+        let ready = Observed { conditions: vec![Desired::new(READY, true, "DeploymentReady", "3/3")], ..degraded };
+        assert_eq!(next(Some(&again), &ready, Some(2), now).conditions[0].last_transition_time.0, now);
+        assert!(events(Some(&again), &ready).is_empty());
+    }
+
+    #[test]
     fn phases_follow_the_rollout() {
         assert_eq!(rollout(&deployment(3, 3, 3, "NewReplicaSetAvailable")).0, PatternPhase::Running);
         assert_eq!(rollout(&deployment(3, 3, 1, "ReplicaSetUpdated")).0, PatternPhase::Progressing);
@@ -201,7 +262,7 @@ mod tests {
         )
         .with_code(403);
         let e = crate::error::Error::ApplyChild {
-            kind: "ScaledObject",
+            kind: "ScaledObject".into(),
             name: "p".into(),
             source: kube::Error::Api(Box::new(status)),
         };

@@ -24,20 +24,23 @@ use k8s_openapi::{
     jiff::Timestamp,
 };
 use kube::{
-    Api, Resource, ResourceExt,
+    Resource, ResourceExt,
     api::DynamicObject,
-    core::DeserializeGuard,
     runtime::{
         controller::Action,
-        events::EventType,
         reflector::{ObjectRef, Store},
         watcher,
     },
 };
-use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismStack, PrismStackStatus};
+use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismStack};
 use tracing::{info, instrument, warn};
 
-use super::{CacheRole, Changes, Scope, children::ensure_all, keda_watch, wait};
+use super::{
+    Scope,
+    children::{Applier, Owned},
+    keda_watch,
+    watches::Watches,
+};
 use crate::{
     conditions,
     context::{Context, Synced},
@@ -49,16 +52,16 @@ use crate::{
 pub struct Ctx {
     base: Arc<Context>,
     synced: Synced,
-    deployments: Store<Deployment>,
-    services: Store<Service>,
-    hpas: Store<HorizontalPodAutoscaler>,
-    scaled_objects: Store<DynamicObject>,
-    pdbs: Store<PodDisruptionBudget>,
-    service_accounts: Store<ServiceAccount>,
-    roles: Store<Role>,
-    role_bindings: Store<RoleBinding>,
-    patterns: Store<PrismPattern>,
-    backends: Store<PrismBackend>,
+    deployments: Owned<Deployment>,
+    services: Owned<Service>,
+    hpas: Owned<HorizontalPodAutoscaler>,
+    scaled_objects: Owned<DynamicObject>,
+    pdbs: Owned<PodDisruptionBudget>,
+    service_accounts: Owned<ServiceAccount>,
+    roles: Owned<Role>,
+    role_bindings: Owned<RoleBinding>,
+    patterns: Owned<PrismPattern>,
+    backends: Owned<PrismBackend>,
 }
 
 /// Runs the PrismStack controller until `shutdown` resolves.
@@ -68,48 +71,22 @@ pub async fn run(
     concurrency: u16,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let client = base.client.clone();
     let components = watcher::Config::default().labels(&naming::stack_children_selector());
     let managed = watcher::Config::default().labels(&naming::managed_selector());
-    macro_rules! owned {
-        ($kind:ty, $config:expr) => {
-            super::cache(scope.api::<$kind>(&client), $config)
-        };
-    }
-    let (deployments, deployment_events) = owned!(Deployment, components.clone());
-    let (services, service_events) = owned!(Service, components.clone());
-    let (hpas, hpa_events) = owned!(HorizontalPodAutoscaler, components.clone());
-    let (pdbs, pdb_events) = owned!(PodDisruptionBudget, components.clone());
-    let (service_accounts, sa_events) = owned!(ServiceAccount, components.clone());
-    let (roles, role_events) = owned!(Role, components.clone());
-    let (role_bindings, rb_events) = owned!(RoleBinding, components.clone());
-    let (patterns, pattern_events) = super::guarded_cache(
-        scope.api::<DeserializeGuard<PrismPattern>>(&client),
-        managed.clone(),
-        CacheRole::Secondary,
-    );
-    let (backends, backend_events) =
-        super::guarded_cache(scope.api::<DeserializeGuard<PrismBackend>>(&client), managed, CacheRole::Secondary);
-    let so_resource = keda::scaled_object_resource();
-    let (scaled_objects, so_events) =
-        keda_watch::scaled_objects(scope.dynamic_api(&client, &so_resource), components, base.keda.clone());
-
-    let (stacks, stack_events) = super::guarded_cache(
-        scope.api::<DeserializeGuard<PrismStack>>(&client),
-        watcher::Config::default(),
-        CacheRole::Primary(base.clone()),
-    );
-    let controller = super::controller(stack_events, stacks.clone(), concurrency);
-    let synced = base.track_sync(
-        "PrismStack",
-        [wait(stacks), wait(deployments.clone()), wait(services.clone()), wait(hpas.clone()), wait(pdbs.clone())]
-            .into_iter()
-            .chain([wait(service_accounts.clone()), wait(roles.clone()), wait(role_bindings.clone())])
-            .chain([wait(patterns.clone()), wait(backends.clone())])
-            .collect(),
-    );
+    let mut watches = Watches::<PrismStack>::new(&base, &scope);
+    let deployments = watches.owns(&components);
+    let services = watches.owns(&components);
+    let hpas = watches.owns(&components);
+    let pdbs = watches.owns(&components);
+    let service_accounts = watches.owns(&components);
+    let roles = watches.owns(&components);
+    let role_bindings = watches.owns(&components);
+    let patterns = watches.owns_guarded(&managed);
+    let backends = watches.owns_guarded(&managed);
+    let scaled_objects = watches.owns_keda(keda::scaled_object_resource(), &components, keda::scaled_objects);
+    let (controller, synced) = watches.start(concurrency);
     let ctx = Arc::new(Ctx {
-        base: base.clone(),
+        base,
         synced,
         deployments,
         services,
@@ -122,21 +99,7 @@ pub async fn run(
         patterns,
         backends,
     });
-    let results = controller
-        .owns_stream(super::without_errors(deployment_events))
-        .owns_stream(super::without_errors(service_events))
-        .owns_stream(super::without_errors(hpa_events))
-        .owns_stream(super::without_errors(pdb_events))
-        .owns_stream(super::without_errors(sa_events))
-        .owns_stream(super::without_errors(role_events))
-        .owns_stream(super::without_errors(rb_events))
-        .owns_stream(super::without_errors(pattern_events))
-        .owns_stream(super::without_errors(backend_events))
-        .owns_stream_with(super::without_errors(so_events), so_resource)
-        .reconcile_all_on(keda_watch::changes(base.keda.clone()))
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, ctx);
-    super::log_results(results).await;
+    super::log_results(controller.graceful_shutdown_on(shutdown).run(reconcile, error_policy, ctx)).await;
 }
 
 #[instrument(skip_all, fields(namespace = stack.namespace().unwrap_or_default(), name = %stack.name_any()))]
@@ -148,9 +111,9 @@ async fn reconcile(stack: Arc<PrismStack>, ctx: Arc<Ctx>) -> Result<Action, Erro
     let valid = validate::validate(&stack, &ns, owner.clone(), ctx.base.keda_installed(), &ctx.base.defaults);
     let desired = build::build(&valid);
     let (proxy_name, admin_name) = (desired.proxy_name.clone(), desired.admin_name.clone());
-    let mut changes = Changes::default();
+    let applier = Applier::new(&ctx.base.client, &ns, &owner.uid);
     let mut rejected = None;
-    let live = match apply_children(&ctx, &ns, &owner.uid, desired, &mut changes).await {
+    let live = match apply_children(&ctx, &applier, desired).await {
         Ok(live) => live,
         // Applying the same child again cannot succeed: report it (condition, Event) and wait for
         // the spec or the child to change instead of retrying on a timer.
@@ -176,8 +139,8 @@ async fn reconcile(stack: Arc<PrismStack>, ctx: Arc<Ctx>) -> Result<Action, Erro
     if let Some(message) = rejected {
         status::rejected(&mut observed, message);
     }
-    changes.publish(&ctx.base, &*stack).await;
-    write_status(&ctx, &stack, &ns, observed).await?;
+    applier.into_changes().publish(&ctx.base, &*stack).await;
+    write_status(&ctx, &stack, observed).await?;
     ctx.base.reset_backoff(&Context::key(&*stack));
     Ok(Action::await_change())
 }
@@ -194,65 +157,22 @@ struct Live {
     backends: Vec<PrismBackend>,
 }
 
-async fn apply_children(
-    ctx: &Ctx,
-    ns: &str,
-    uid: &str,
-    d: build::Children,
-    changes: &mut Changes,
-) -> Result<Live, Error> {
-    let c = &ctx.base.client;
+async fn apply_children(ctx: &Ctx, applier: &Applier<'_>, d: build::Children) -> Result<Live, Error> {
     let retain = &d.retain;
     // Backends first: patterns refer to their rendered connections.
-    let backends =
-        ensure_all(&Api::namespaced(c.clone(), ns), "PrismBackend", &ctx.backends, d.backends, &[], ns, uid, changes)
-            .await?;
-    let deployments = ensure_all(
-        &Api::namespaced(c.clone(), ns),
-        "Deployment",
-        &ctx.deployments,
-        d.deployments,
-        retain,
-        ns,
-        uid,
-        changes,
-    )
-    .await?;
-    ensure_all(&Api::namespaced(c.clone(), ns), "Service", &ctx.services, d.services, retain, ns, uid, changes).await?;
-    ensure_all(&Api::namespaced(c.clone(), ns), "PodDisruptionBudget", &ctx.pdbs, d.pdbs, retain, ns, uid, changes)
-        .await?;
-    ensure_all(&Api::namespaced(c.clone(), ns), "HorizontalPodAutoscaler", &ctx.hpas, d.hpas, retain, ns, uid, changes)
-        .await?;
+    let backends = applier.ensure_all(&ctx.backends, d.backends, &[]).await?;
+    let deployments = applier.ensure_all(&ctx.deployments, d.deployments, retain).await?;
+    applier.ensure_all(&ctx.services, d.services, retain).await?;
+    applier.ensure_all(&ctx.pdbs, d.pdbs, retain).await?;
+    applier.ensure_all(&ctx.hpas, d.hpas, retain).await?;
     if ctx.base.keda_installed() {
-        let api = Api::namespaced_with(c.clone(), ns, &keda::scaled_object_resource());
-        ensure_all(&api, "ScaledObject", &ctx.scaled_objects, d.scaled_objects, retain, ns, uid, changes).await?;
+        applier.ensure_all(&ctx.scaled_objects, d.scaled_objects, retain).await?;
     }
-    ensure_all(
-        &Api::namespaced(c.clone(), ns),
-        "ServiceAccount",
-        &ctx.service_accounts,
-        d.service_accounts,
-        retain,
-        ns,
-        uid,
-        changes,
-    )
-    .await?;
-    ensure_all(&Api::namespaced(c.clone(), ns), "Role", &ctx.roles, d.roles, retain, ns, uid, changes).await?;
-    ensure_all(
-        &Api::namespaced(c.clone(), ns),
-        "RoleBinding",
-        &ctx.role_bindings,
-        d.role_bindings,
-        retain,
-        ns,
-        uid,
-        changes,
-    )
-    .await?;
-    let patterns =
-        ensure_all(&Api::namespaced(c.clone(), ns), "PrismPattern", &ctx.patterns, d.patterns, &[], ns, uid, changes)
-            .await?;
+    applier.ensure_all(&ctx.service_accounts, d.service_accounts, retain).await?;
+    applier.ensure_all(&ctx.roles, d.roles, retain).await?;
+    applier.ensure_all(&ctx.role_bindings, d.role_bindings, retain).await?;
+    let patterns = applier.ensure_all(&ctx.patterns, d.patterns, &[]).await?;
+    let ns = applier.namespace();
     let find = |name: &str| {
         deployments.iter().find(|x| x.name_any() == name).cloned().or_else(|| {
             // A component left alone (invalid placement) is observed from the cache.
@@ -287,26 +207,11 @@ where
         .collect()
 }
 
-async fn write_status(ctx: &Ctx, stack: &PrismStack, ns: &str, observed: status::Observed) -> Result<(), Error> {
-    let stored = stack.status.clone().unwrap_or_default();
-    let generation = stack.metadata.generation;
-    let next = PrismStackStatus {
-        phase: Some(observed.phase),
-        observed_generation: generation,
-        proxy: Some(observed.proxy),
-        admin: observed.admin,
-        patterns: Some(observed.patterns),
-        backends: Some(observed.backends),
-        conditions: conditions::merge(&stored.conditions, &observed.conditions, generation, Timestamp::now()),
-    };
-    let api: Api<PrismStack> = Api::namespaced(ctx.base.client.clone(), ns);
-    if conditions::write_if_changed(&api, &ctx.base.status_memo, stack, stack.status.as_ref(), &next).await? {
+async fn write_status(ctx: &Ctx, stack: &PrismStack, observed: status::Observed) -> Result<(), Error> {
+    let stored = stack.status.as_ref();
+    let next = status::next(stored, &observed, stack.metadata.generation, Timestamp::now());
+    if conditions::write(&ctx.base, stack, stored, &next, status::events(stored, &observed)).await? {
         info!(phase = ?observed.phase, "status updated");
-    }
-    for t in conditions::transitions(&stored.conditions, &observed.conditions) {
-        if !t.status && !status::is_progress(&t.reason) {
-            ctx.base.publish(stack, EventType::Warning, &t.reason, t.type_, t.message.clone()).await;
-        }
     }
     Ok(())
 }

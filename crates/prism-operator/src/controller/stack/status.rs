@@ -2,17 +2,18 @@
 //! PrismStack's status: per-component readiness, phase, and the `Ready` condition that is True
 //! only when everything is ready (what `kubectl wait --for=condition=Ready` waits for).
 
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::{api::apps::v1::Deployment, jiff::Timestamp};
 use kube::ResourceExt;
 use prism_api::v1alpha1::{
-    BackendPhase, ChildrenStatus, ComponentStatus, PatternPhase, PrismBackend, PrismPattern, StackPhase,
+    BackendPhase, ChildrenStatus, ComponentStatus, PatternPhase, PrismBackend, PrismPattern, PrismStackStatus,
+    StackPhase,
 };
 
 use super::validate::ValidatedStack;
 use crate::conditions::Invalid;
 use crate::{
     autoscaling::{self, AUTOSCALING_READY, PENDING_REASONS},
-    conditions::Desired,
+    conditions::{self, Desired, Notice},
 };
 
 /// `AutoscalingReady=False` reason while some autoscaler has not evaluated its metrics yet.
@@ -40,6 +41,31 @@ pub struct Observed {
     pub backends: ChildrenStatus,
     /// Conditions.
     pub conditions: Vec<Desired>,
+}
+
+/// The status to store for `observed` (the stored conditions keep their transition times).
+pub fn next(
+    stored: Option<&PrismStackStatus>,
+    observed: &Observed,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> PrismStackStatus {
+    let stored_conditions = stored.map(|s| s.conditions.as_slice()).unwrap_or_default();
+    PrismStackStatus {
+        phase: Some(observed.phase),
+        observed_generation: generation,
+        proxy: Some(observed.proxy.clone()),
+        admin: observed.admin.clone(),
+        patterns: Some(observed.patterns.clone()),
+        backends: Some(observed.backends.clone()),
+        conditions: conditions::merge(stored_conditions, &observed.conditions, generation, now),
+    }
+}
+
+/// The Events of going from `stored` to `observed`: a Warning for each condition that turned
+/// False for a reason that is not ordinary progress.
+pub fn events(stored: Option<&PrismStackStatus>, observed: &Observed) -> Vec<Notice> {
+    conditions::warnings(stored.map(|s| s.conditions.as_slice()).unwrap_or_default(), &observed.conditions, is_progress)
 }
 
 /// Observes the stack's children.

@@ -232,5 +232,4 @@ pub fn quota_summary(obj: &PrismNamespace) -> Option<String> {
 }
 
 #[cfg(test)]
-#[path = "request_tests.rs"]
 mod tests;

@@ -253,5 +253,4 @@ fn tls_material(lookup: &SecretLookup, namespace: &str) -> Result<TlsMaterial, I
 }
 
 #[cfg(test)]
-#[path = "validate_tests.rs"]
 mod tests;
