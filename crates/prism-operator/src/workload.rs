@@ -1,7 +1,9 @@
 //! Deployment and Service builders shared by every component (pattern runners, proxy, admin).
 //!
-//! Pure: a [`Workload`] describes one replicated container with its placement; the builders turn it
-//! into the exact objects the operator applies. Only fields the operator owns are set, so a
+//! Pure: a [`Workload`] describes one replicated container ([`ContainerSpec`]) with its placement,
+//! as the validate steps decide it; the builders turn it into the exact objects the operator
+//! applies (the container with its ports, probes and observability wiring, the Deployment, its
+//! Service and PodDisruptionBudget). Only fields the operator owns are set, so a
 //! re-apply of the same workload is a no-op (and `replicas` is left out while an autoscaler owns
 //! it).
 
@@ -10,7 +12,10 @@ use std::collections::BTreeMap;
 use k8s_openapi::{
     api::{
         apps::v1::{Deployment, DeploymentSpec},
-        core::v1::{Container, LocalObjectReference, PodSpec, PodTemplateSpec, Service, ServicePort, ServiceSpec},
+        core::v1::{
+            Container, ContainerPort, EnvFromSource, EnvVar, HTTPGetAction, LocalObjectReference, PodSpec,
+            PodTemplateSpec, Probe, ResourceRequirements, Service, ServicePort, ServiceSpec, TCPSocketAction,
+        },
         policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec},
     },
     apimachinery::pkg::{
@@ -19,7 +24,9 @@ use k8s_openapi::{
     },
 };
 
-use crate::placement::PodPlacement;
+use prism_api::v1alpha1::ObservabilitySpec;
+
+use crate::{observability, placement::PodPlacement};
 
 /// One replicated container and where it runs.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,8 +44,8 @@ pub struct Workload {
     /// Replicas, or `None` while an autoscaler owns them.
     pub replicas: Option<i32>,
     /// The container.
-    pub container: Container,
-    /// Pod-template annotations.
+    pub container: ContainerSpec,
+    /// Pod-template annotations (besides those of the observability wiring).
     pub pod_annotations: BTreeMap<String, String>,
     /// Scheduling fields.
     pub placement: PodPlacement,
@@ -46,6 +53,75 @@ pub struct Workload {
     pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
     /// Service account of the pods.
     pub service_account: Option<String>,
+}
+
+/// The one container of a workload, as validated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerSpec {
+    /// Container name (also the service name its traces carry).
+    pub name: String,
+    /// Image.
+    pub image: String,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// The serving port's name (probes check it).
+    pub port_name: &'static str,
+    /// The serving port.
+    pub port: i32,
+    /// How the readiness and liveness probes check the serving port.
+    pub health: HealthCheck,
+    /// Environment variables (the observability wiring adds its own).
+    pub env: Vec<EnvVar>,
+    /// Environment from ConfigMaps and Secrets.
+    pub env_from: Vec<EnvFromSource>,
+    /// Resource requests and limits.
+    pub resources: Option<ResourceRequirements>,
+    /// Tracing and metrics settings.
+    pub observability: Option<ObservabilitySpec>,
+}
+
+/// How a container's serving port is probed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HealthCheck {
+    /// An HTTP GET of this path.
+    Http(&'static str),
+    /// A TCP connect.
+    Tcp,
+}
+
+/// Seconds the liveness probe waits after the container starts.
+const LIVENESS_INITIAL_DELAY_SECONDS: i32 = 10;
+
+/// The container of a workload, and the pod annotations its observability wiring adds to
+/// `pod_annotations`.
+pub fn build_container(c: &ContainerSpec, pod_annotations: &mut BTreeMap<String, String>) -> Container {
+    let port = IntOrString::String(c.port_name.to_owned());
+    let probe = match c.health {
+        HealthCheck::Http(path) => Probe {
+            http_get: Some(HTTPGetAction { path: Some(path.to_owned()), port, ..Default::default() }),
+            ..Default::default()
+        },
+        HealthCheck::Tcp => Probe { tcp_socket: Some(TCPSocketAction { port, host: None }), ..Default::default() },
+    };
+    let mut container = Container {
+        name: c.name.clone(),
+        image: Some(c.image.clone()),
+        args: Some(c.args.clone()).filter(|a| !a.is_empty()),
+        ports: Some(vec![ContainerPort {
+            name: Some(c.port_name.to_owned()),
+            container_port: c.port,
+            protocol: Some("TCP".to_owned()),
+            ..Default::default()
+        }]),
+        env: Some(c.env.clone()).filter(|e| !e.is_empty()),
+        env_from: Some(c.env_from.clone()).filter(|e| !e.is_empty()),
+        resources: c.resources.clone(),
+        readiness_probe: Some(probe.clone()),
+        liveness_probe: Some(Probe { initial_delay_seconds: Some(LIVENESS_INITIAL_DELAY_SECONDS), ..probe }),
+        ..Default::default()
+    };
+    observability::wire(c.observability.as_ref(), &c.name, &mut container, pod_annotations);
+    container
 }
 
 /// How a workload is exposed.
@@ -74,6 +150,8 @@ impl Workload {
 /// The Deployment of a workload.
 pub fn build_deployment(w: &Workload) -> Deployment {
     let p = &w.placement;
+    let mut pod_annotations = w.pod_annotations.clone();
+    let container = build_container(&w.container, &mut pod_annotations);
     Deployment {
         metadata: w.metadata(&w.name),
         spec: Some(DeploymentSpec {
@@ -82,11 +160,11 @@ pub fn build_deployment(w: &Workload) -> Deployment {
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
                     labels: Some(w.labels.clone()),
-                    annotations: Some(w.pod_annotations.clone()).filter(|a| !a.is_empty()),
+                    annotations: Some(pod_annotations).filter(|a| !a.is_empty()),
                     ..Default::default()
                 }),
                 spec: Some(PodSpec {
-                    containers: vec![w.container.clone()],
+                    containers: vec![container],
                     node_selector: p.node_selector.clone(),
                     affinity: p.affinity.clone(),
                     tolerations: p.tolerations.clone(),
@@ -166,7 +244,18 @@ mod tests {
             labels: BTreeMap::from([("a".into(), "b".into()), ("app".into(), "prism".into())]),
             selector: BTreeMap::from([("app".into(), "prism".into())]),
             replicas,
-            container: Container { name: "consumer-runner".into(), image: Some("img".into()), ..Default::default() },
+            container: ContainerSpec {
+                name: "consumer-runner".into(),
+                image: "img".into(),
+                args: Vec::new(),
+                port_name: "grpc",
+                port: 8080,
+                health: HealthCheck::Tcp,
+                env: Vec::new(),
+                env_from: Vec::new(),
+                resources: None,
+                observability: None,
+            },
             pod_annotations: BTreeMap::new(),
             placement: PodPlacement::default(),
             image_pull_secrets: None,

@@ -17,7 +17,7 @@ use k8s_openapi::{
             CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerBehavior,
             HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget, ResourceMetricSource,
         },
-        core::v1::Container,
+        core::v1::ResourceRequirements,
     },
     apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
 };
@@ -167,20 +167,22 @@ impl Scaling {
         spec: Option<&AutoscalingSpec>,
         fixed: i32,
         keda: &KedaRefs,
-        container: &Container,
+        container: &crate::workload::ContainerSpec,
         field: &str,
     ) -> Self {
         let mut autoscaler = Autoscaler::from_spec(spec);
         let mut blocked = match &autoscaler {
             Autoscaler::Keda(_) if !keda.installed => Some(Blocked::KedaNotInstalled),
-            a => a.requests_needed().into_iter().find(|(resource, _)| !has_request(container, resource)).map(
-                |(resource, needed_by)| Blocked::MissingRequest {
+            a => a
+                .requests_needed()
+                .into_iter()
+                .find(|(resource, _)| !has_request(container.resources.as_ref(), resource))
+                .map(|(resource, needed_by)| Blocked::MissingRequest {
                     field: format!("{field}.resources.requests.{resource}"),
                     resource,
                     needed_by,
                     container: container.name.clone(),
-                },
-            ),
+                }),
         };
         if let (Autoscaler::Keda(k), None) = (&mut autoscaler, &blocked) {
             match triggers::plan(&k.triggers, keda, field) {
@@ -215,8 +217,7 @@ impl Scaling {
 
 /// Whether the container requests `resource` (a limit alone counts: the API server copies it
 /// into the request).
-fn has_request(container: &Container, resource: &str) -> bool {
-    let r = container.resources.as_ref();
+fn has_request(r: Option<&ResourceRequirements>, resource: &str) -> bool {
     [r.and_then(|r| r.requests.as_ref()), r.and_then(|r| r.limits.as_ref())]
         .into_iter()
         .flatten()
@@ -626,10 +627,21 @@ mod tests {
         assert_eq!(behavior.scale_up.expect("up").stabilization_window_seconds, Some(0));
     }
 
-    fn container(requests: &[(&str, &str)]) -> Container {
-        serde_json::from_value(json!({"name": "producer-runner",
-            "resources": {"requests": requests.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()}}))
-        .expect("container")
+    fn container(requests: &[(&str, &str)]) -> crate::workload::ContainerSpec {
+        crate::workload::ContainerSpec {
+            name: "producer-runner".into(),
+            image: "img".into(),
+            args: Vec::new(),
+            port_name: "grpc",
+            port: 8080,
+            health: crate::workload::HealthCheck::Tcp,
+            env: Vec::new(),
+            env_from: Vec::new(),
+            resources: serde_json::from_value(json!({
+                "requests": requests.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>()}))
+            .expect("resources"),
+            observability: None,
+        }
     }
 
     #[test]

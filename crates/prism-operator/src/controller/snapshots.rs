@@ -85,7 +85,13 @@ fn stack_children_of_every_sample() {
     for (stem, doc) in found {
         let s: PrismStack = serde_json::from_value(doc).expect("PrismStack");
         let name = s.metadata.name.clone().expect("name");
-        let v = stack::validate::validate(&s, "ns", owner("PrismStack", &name), true, &Defaults::default());
+        let v = stack::validate::validate(
+            &s,
+            "ns",
+            owner("PrismStack", &name),
+            &stack::validate::tests::unchecked(true),
+            &Defaults::default(),
+        );
         let c = stack::build::build(&v);
         let mut out = values(&c.deployments);
         out.extend(values(&c.services));

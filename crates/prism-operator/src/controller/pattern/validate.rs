@@ -4,10 +4,8 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::{
-    api::core::v1::{
-        ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, EnvVar, HTTPGetAction, Probe, SecretEnvSource,
-    },
-    apimachinery::pkg::{apis::meta::v1::OwnerReference, util::intstr::IntOrString},
+    api::core::v1::{ConfigMapEnvSource, EnvFromSource, EnvVar, SecretEnvSource},
+    apimachinery::pkg::apis::meta::v1::OwnerReference,
 };
 use prism_api::v1alpha1::{PrismPattern, ServiceType};
 
@@ -15,9 +13,9 @@ use crate::conditions::Invalid;
 use crate::{
     autoscaling::{KedaRefs, Scaling},
     config::Defaults,
-    naming, observability,
+    naming,
     placement::{self, PlacementError},
-    workload::{Exposure, Workload},
+    workload::{ContainerSpec, Exposure, HealthCheck, Workload},
 };
 
 /// What `resolve` found about the pattern's `backendConfig`.
@@ -120,26 +118,18 @@ pub fn validate(
         .map_err(|e: PlacementError| Invalid { reason: e.reason(), message: format!("spec.placement: {e}") })?;
 
     let port = spec.port();
-    let env = config_env(pattern)?;
-    let mut container = Container {
+    let container = ContainerSpec {
         name: format!("{}-runner", spec.pattern),
-        image: Some(spec.image.clone().unwrap_or_else(|| defaults.runner_image(&spec.pattern))),
-        args: Some(vec![format!("--pattern={}", spec.pattern), format!("--backend={}", spec.backend)]),
-        ports: Some(vec![ContainerPort {
-            name: Some(naming::RUNNER_PORT_NAME.to_owned()),
-            container_port: port,
-            protocol: Some("TCP".to_owned()),
-            ..Default::default()
-        }]),
-        env: Some(env).filter(|e| !e.is_empty()),
-        env_from: Some(env_from).filter(|e| !e.is_empty()),
+        image: spec.image.clone().unwrap_or_else(|| defaults.runner_image(&spec.pattern)),
+        args: vec![format!("--pattern={}", spec.pattern), format!("--backend={}", spec.backend)],
+        port_name: naming::RUNNER_PORT_NAME,
+        port,
+        health: HealthCheck::Http(naming::HEALTH_PATH),
+        env: config_env(pattern)?,
+        env_from,
         resources: placement::resources(spec.placement.as_ref(), spec.resources.as_ref()),
-        readiness_probe: Some(health_probe()),
-        liveness_probe: Some(Probe { initial_delay_seconds: Some(10), ..health_probe() }),
-        ..Default::default()
+        observability: spec.observability.clone(),
     };
-
-    observability::wire(spec.observability.as_ref(), &container.name.clone(), &mut container, &mut pod_annotations);
     let scaling = Scaling::plan(spec.autoscaling.as_ref(), spec.replicas(), &resolved.keda, &container, "spec");
 
     let exposure = spec.service.as_ref().map(|s| Exposure {
@@ -186,17 +176,6 @@ fn config_env(pattern: &PrismPattern) -> Result<Vec<EnvVar>, Invalid> {
         env.push(EnvVar { name, value: Some(value.to_string()), value_from: None });
     }
     Ok(env)
-}
-
-fn health_probe() -> Probe {
-    Probe {
-        http_get: Some(HTTPGetAction {
-            path: Some(naming::HEALTH_PATH.to_owned()),
-            port: IntOrString::String(naming::RUNNER_PORT_NAME.to_owned()),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 #[cfg(test)]

@@ -7,12 +7,13 @@ use k8s_openapi::api::{
     policy::v1::PodDisruptionBudget,
     rbac::v1::{Role, RoleBinding},
 };
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::DynamicObject;
-use prism_api::v1alpha1::{PrismBackend, PrismPattern};
+use prism_api::v1alpha1::{PrismBackend, PrismBackendSpec, PrismPattern, PrismPatternSpec};
 
 use super::{
     leader_election,
-    validate::{Component, ValidatedStack},
+    validate::{Child, Component, ValidatedStack},
 };
 use crate::{
     autoscaling::{self, Target},
@@ -79,9 +80,33 @@ pub fn build(v: &ValidatedStack) -> Children {
         }
         None => {}
     }
-    out.patterns.clone_from(&v.patterns);
-    out.backends.clone_from(&v.backends);
+    out.patterns = v.patterns.iter().map(|c| child_pattern(v, c)).collect();
+    out.backends = v.backends.iter().map(|c| child_backend(v, c)).collect();
     out
+}
+
+/// The child PrismPattern of one `spec.patterns` entry.
+fn child_pattern(v: &ValidatedStack, child: &Child<PrismPatternSpec>) -> PrismPattern {
+    let mut pattern = PrismPattern::new(&child.name, child.spec.clone());
+    pattern.metadata = child_metadata(v, &child.name, "prism-pattern", "pattern");
+    pattern
+}
+
+/// The child PrismBackend of one `spec.backends` entry.
+fn child_backend(v: &ValidatedStack, child: &Child<PrismBackendSpec>) -> PrismBackend {
+    let mut backend = PrismBackend::new(&child.name, child.spec.clone());
+    backend.metadata = child_metadata(v, &child.name, "prism-backend", "backend");
+    backend
+}
+
+fn child_metadata(v: &ValidatedStack, name: &str, seed_component: &str, component: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace: Some(v.namespace.clone()),
+        labels: Some(naming::stack_child_labels(&v.name, seed_component, component)),
+        owner_references: Some(vec![v.owner.clone()]),
+        ..Default::default()
+    }
 }
 
 fn add_component(out: &mut Children, c: &Component) {
@@ -94,4 +119,52 @@ fn add_component(out: &mut Children, c: &Component) {
     let target = Target { name: &w.name, namespace: &w.namespace, labels: &w.labels, owner: &w.owner };
     out.hpas.extend(c.scaling.hpa().map(|h| autoscaling::build_hpa(&target, h)));
     out.scaled_objects.extend(c.scaling.keda().map(|k| autoscaling::build_scaled_object(&target, k)));
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+    use prism_api::v1alpha1::PrismStack;
+
+    use super::*;
+    use crate::{
+        config::Defaults,
+        controller::stack::validate::{tests::unchecked, validate},
+    };
+
+    fn children(yaml: &str) -> Children {
+        let stack: PrismStack = serde_saphyr::from_str(yaml).expect("sample parses");
+        let owner = OwnerReference {
+            api_version: "prism.io/v1alpha1".into(),
+            kind: "PrismStack".into(),
+            name: stack.metadata.name.clone().expect("name"),
+            uid: "uid".into(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        };
+        build(&validate(&stack, "ns", owner, &unchecked(false), &Defaults::default()))
+    }
+
+    #[test]
+    fn children_are_owned_labelled_and_wired() {
+        let c = children(include_str!("../../../../../config/samples/prismstack_full_example.yaml"));
+        let pubsub = c.patterns.iter().find(|p| p.metadata.name.as_deref() == Some("pubsub-nats")).expect("pattern");
+        assert_eq!(pubsub.metadata.labels.as_ref().expect("labels")["stack"], "prism-dev");
+        assert_eq!(pubsub.metadata.namespace.as_deref(), Some("ns"));
+        assert_eq!(pubsub.metadata.owner_references.as_ref().expect("owner")[0].uid, "uid");
+        let nats = c.backends.iter().find(|b| b.metadata.name.as_deref() == Some("nats")).expect("backend");
+        assert_eq!(nats.metadata.labels.as_ref().expect("labels")["stack"], "prism-dev");
+        assert_eq!(nats.metadata.owner_references.as_ref().expect("owner")[0].controller, Some(true));
+        // Observability reaches the proxy (metrics on the gRPC port: no duplicate port entry).
+        let proxy =
+            c.deployments.iter().find(|d| d.metadata.name.as_deref() == Some("prism-dev-proxy")).expect("proxy");
+        let pod = proxy.spec.as_ref().and_then(|s| s.template.spec.as_ref()).expect("pod");
+        let container = &pod.containers[0];
+        assert_eq!(container.ports.as_ref().expect("ports").len(), 1);
+        assert!(container.env.iter().flatten().any(|e| e.name == "OTEL_EXPORTER_OTLP_ENDPOINT"));
+        assert!(
+            container.readiness_probe.as_ref().and_then(|p| p.tcp_socket.as_ref()).is_some(),
+            "gRPC is probed over TCP"
+        );
+    }
 }

@@ -8,6 +8,7 @@
 
 pub(crate) mod build;
 mod leader_election;
+mod resolve;
 mod status;
 pub(crate) mod validate;
 
@@ -26,15 +27,12 @@ use k8s_openapi::{
 use kube::{
     Resource, ResourceExt,
     api::DynamicObject,
-    runtime::{
-        controller::Action,
-        reflector::{ObjectRef, Store},
-        watcher,
-    },
+    runtime::{controller::Action, watcher},
 };
 use prism_api::v1alpha1::{PrismBackend, PrismPattern, PrismStack};
 use tracing::{info, instrument, warn};
 
+use self::resolve::Live;
 use super::{
     Scope,
     children::{Applier, Owned},
@@ -108,7 +106,8 @@ async fn reconcile(stack: Arc<PrismStack>, ctx: Arc<Ctx>) -> Result<Action, Erro
     let _timer = ctx.base.metrics.reconcile("PrismStack");
     let ns = stack.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let owner = stack.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
-    let valid = validate::validate(&stack, &ns, owner.clone(), ctx.base.keda_installed(), &ctx.base.defaults);
+    let resolved = resolve::resolve(&ctx.base);
+    let valid = validate::validate(&stack, &ns, owner.clone(), &resolved, &ctx.base.defaults);
     let desired = build::build(&valid);
     let (proxy_name, admin_name) = (desired.proxy_name.clone(), desired.admin_name.clone());
     let applier = Applier::new(&ctx.base.client, &ns, &owner.uid);
@@ -122,7 +121,7 @@ async fn reconcile(stack: Arc<PrismStack>, ctx: Arc<Ctx>) -> Result<Action, Erro
                 ctx.base.metrics.failure("PrismStack", conditions::CHILD_REJECTED);
                 warn!(%message, "child rejected by the API server; waiting for a change");
                 rejected = Some(message);
-                cached_live(&ctx, &ns, &owner.uid, &proxy_name, &admin_name)
+                resolve::cached_live(&ctx, &ns, &owner.uid, &proxy_name, &admin_name)
             }
             None => return Err(e),
         },
@@ -149,14 +148,6 @@ fn error_policy(stack: Arc<PrismStack>, err: &Error, ctx: Arc<Ctx>) -> Action {
     ctx.base.on_error(stack, err, None)
 }
 
-/// What the apply step saw of the children the status depends on.
-struct Live {
-    proxy: Option<Deployment>,
-    admin: Option<Deployment>,
-    patterns: Vec<PrismPattern>,
-    backends: Vec<PrismBackend>,
-}
-
 async fn apply_children(ctx: &Ctx, applier: &Applier<'_>, d: build::Children) -> Result<Live, Error> {
     let retain = &d.retain;
     // Backends first: patterns refer to their rendered connections.
@@ -180,31 +171,6 @@ async fn apply_children(ctx: &Ctx, applier: &Applier<'_>, d: build::Children) ->
         })
     };
     Ok(Live { proxy: find(&d.proxy_name), admin: find(&d.admin_name), patterns, backends })
-}
-
-/// What the caches show of the children the status depends on, when applying them stopped.
-fn cached_live(ctx: &Ctx, ns: &str, uid: &str, proxy: &str, admin: &str) -> Live {
-    let deployment = |name: &str| ctx.deployments.get(&ObjectRef::new(name).within(ns)).map(|d| (*d).clone());
-    Live {
-        proxy: deployment(proxy),
-        admin: deployment(admin),
-        patterns: owned_by(&ctx.patterns, ns, uid),
-        backends: owned_by(&ctx.backends, ns, uid),
-    }
-}
-
-/// The objects in `store` in namespace `ns` that the owner with `uid` owns.
-fn owned_by<K: Resource + Clone>(store: &Store<K>, ns: &str, uid: &str) -> Vec<K>
-where
-    K::DynamicType: Eq + std::hash::Hash + Clone,
-{
-    store
-        .state()
-        .iter()
-        .filter(|o| o.meta().namespace.as_deref() == Some(ns))
-        .filter(|o| o.meta().owner_references.as_ref().is_some_and(|r| r.iter().any(|r| r.uid == uid)))
-        .map(|o| (**o).clone())
-        .collect()
 }
 
 async fn write_status(ctx: &Ctx, stack: &PrismStack, observed: status::Observed) -> Result<(), Error> {

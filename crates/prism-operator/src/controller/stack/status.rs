@@ -236,7 +236,10 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::{config::Defaults, controller::stack::validate::validate};
+    use crate::{
+        config::Defaults,
+        controller::stack::validate::{tests::unchecked, validate},
+    };
 
     fn validated(spec: serde_json::Value) -> ValidatedStack {
         let stack: PrismStack = serde_json::from_value(json!({
@@ -251,7 +254,7 @@ mod tests {
             controller: Some(true),
             block_owner_deletion: Some(true),
         };
-        validate(&stack, "ns", owner, false, &Defaults::default())
+        validate(&stack, "ns", owner, &unchecked(false), &Defaults::default())
     }
 
     /// A Deployment wanting `want` replicas with `ready` of them ready, status observed.

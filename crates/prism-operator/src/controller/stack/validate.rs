@@ -4,22 +4,21 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::{
-    api::core::v1::{Container, ContainerPort, EnvVar, EnvVarSource, ObjectFieldSelector, Probe, TCPSocketAction},
-    apimachinery::pkg::{apis::meta::v1::OwnerReference, util::intstr::IntOrString},
+    api::core::v1::{EnvVar, EnvVarSource, ObjectFieldSelector},
+    apimachinery::pkg::apis::meta::v1::OwnerReference,
 };
 use prism_api::v1alpha1::{
-    AutoscalingSpec, BackendProvider, ConnectionSpec, ObjectReference, PlacementSpec, PrismBackend, PrismBackendSpec,
-    PrismPattern, PrismPatternSpec, PrismStack, SecretKeysReference, ServiceSpec, ServiceType, StackBackendSpec,
-    StackPatternSpec,
+    AutoscalingSpec, BackendProvider, ConnectionSpec, ObjectReference, PlacementSpec, PrismBackendSpec,
+    PrismPatternSpec, PrismStack, SecretKeysReference, ServiceSpec, ServiceType, StackBackendSpec, StackPatternSpec,
 };
 
-use super::leader_election::LeaderElection;
+use super::{leader_election::LeaderElection, resolve::Resolved};
 use crate::conditions::Invalid;
 use crate::{
     autoscaling::{KedaRefs, Scaling},
     config::Defaults,
-    naming, observability, placement,
-    workload::{Exposure, Workload},
+    naming, placement,
+    workload::{ContainerSpec, Exposure, HealthCheck, Workload},
 };
 
 /// A replicated component of the stack (proxy or admin).
@@ -46,12 +45,25 @@ pub struct ValidatedStack {
     pub admin: Option<Result<Component, Invalid>>,
     /// Leader election of the admin replicas.
     pub leader_election: Option<LeaderElection>,
-    /// Child PrismPatterns.
-    pub patterns: Vec<PrismPattern>,
-    /// Child PrismBackends.
-    pub backends: Vec<PrismBackend>,
+    /// Child PrismPatterns, with the stack's defaults applied.
+    pub patterns: Vec<Child<PrismPatternSpec>>,
+    /// Child PrismBackends, with their provider told.
+    pub backends: Vec<Child<PrismBackendSpec>>,
     /// Problems with backend entries (skipped).
     pub problems: Vec<Invalid>,
+    /// Namespace of the stack and its children.
+    pub namespace: String,
+    /// Controller owner reference of every child.
+    pub owner: OwnerReference,
+}
+
+/// A child custom resource of the stack: its name and spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Child<S> {
+    /// Name.
+    pub name: String,
+    /// Spec.
+    pub spec: S,
 }
 
 /// Everything a builder needs about the owner.
@@ -60,18 +72,19 @@ struct Owner<'a> {
     name: String,
     ns: &'a str,
     reference: OwnerReference,
-    keda_installed: bool,
+    keda: &'a KedaRefs,
 }
 
-/// Validates `stack` (namespace and owner reference resolved by the caller).
+/// Validates `stack` (namespace and owner reference resolved by the caller) against what
+/// `resolve` read.
 pub fn validate(
     stack: &PrismStack,
     ns: &str,
     reference: OwnerReference,
-    keda_installed: bool,
+    resolved: &Resolved,
     defaults: &Defaults,
 ) -> ValidatedStack {
-    let o = Owner { stack, name: reference.name.clone(), ns, reference, keda_installed };
+    let o = Owner { stack, name: reference.name.clone(), ns, reference, keda: &resolved.keda };
     let spec = &stack.spec;
     let admin_spec = spec.admin.as_ref().filter(|a| a.enabled == Some(true));
     let admin_port = admin_spec.and_then(|a| a.port).unwrap_or(naming::ADMIN_PORT);
@@ -140,11 +153,11 @@ pub fn validate(
     });
 
     let mut problems = Vec::new();
-    let backends: Vec<PrismBackend> = spec
+    let backends = spec
         .backends
         .iter()
         .flatten()
-        .filter_map(|b| match child_backend(&o, b) {
+        .filter_map(|b| match child_backend(b) {
             Ok(pb) => Some(pb),
             Err(p) => {
                 problems.push(p);
@@ -155,7 +168,17 @@ pub fn validate(
     let backend_names: Vec<&str> = spec.backends.iter().flatten().map(|b| b.name.as_str()).collect();
     let patterns = spec.patterns.iter().flatten().map(|p| child_pattern(&o, p, &backend_names)).collect();
 
-    ValidatedStack { name: o.name.clone(), proxy, admin, leader_election, patterns, backends, problems }
+    ValidatedStack {
+        name: o.name.clone(),
+        proxy,
+        admin,
+        leader_election,
+        patterns,
+        backends,
+        problems,
+        namespace: ns.to_owned(),
+        owner: o.reference.clone(),
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -185,29 +208,19 @@ fn component(o: &Owner<'_>, role: Role, input: ComponentInput<'_>) -> Result<Com
     let selector = naming::stack_component_selector(&o.name, seed_component);
     let placement = placement::with_defaults(input.placement, o.stack.spec.affinity.as_ref(), &selector)
         .map_err(|e| Invalid { reason: e.reason(), message: format!("{field}.placement: {e}") })?;
-    let autoscaling = input.autoscaling;
-    let probe = Probe {
-        tcp_socket: Some(TCPSocketAction { port: IntOrString::String(naming::GRPC_PORT_NAME.to_owned()), host: None }),
-        ..Default::default()
-    };
-    let mut container = Container {
+    let container = ContainerSpec {
         name: seed_component.to_owned(),
-        image: Some(input.image),
-        ports: Some(vec![ContainerPort {
-            name: Some(naming::GRPC_PORT_NAME.to_owned()),
-            container_port: input.port,
-            protocol: Some("TCP".to_owned()),
-            ..Default::default()
-        }]),
-        env: Some(input.env),
+        image: input.image,
+        args: Vec::new(),
+        port_name: naming::GRPC_PORT_NAME,
+        port: input.port,
+        health: HealthCheck::Tcp,
+        env: input.env,
+        env_from: Vec::new(),
         resources: placement::resources(input.placement, input.resources),
-        readiness_probe: Some(probe.clone()),
-        liveness_probe: Some(Probe { initial_delay_seconds: Some(10), ..probe }),
-        ..Default::default()
+        observability: o.stack.spec.observability.clone(),
     };
-    let mut pod_annotations = BTreeMap::new();
-    observability::wire(o.stack.spec.observability.as_ref(), seed_component, &mut container, &mut pod_annotations);
-    let scaling = Scaling::plan(autoscaling, input.replicas, &KedaRefs::unchecked(o.keda_installed), &container, field);
+    let scaling = Scaling::plan(input.autoscaling, input.replicas, o.keda, &container, field);
     let pdb = match scaling.autoscaler.bounds() {
         Some((_, max)) => max > 1,
         None => input.replicas > 1,
@@ -227,7 +240,7 @@ fn component(o: &Owner<'_>, role: Role, input: ComponentInput<'_>) -> Result<Com
             selector,
             replicas: scaling.replicas,
             container,
-            pod_annotations,
+            pod_annotations: BTreeMap::new(),
             placement,
             image_pull_secrets: o.stack.spec.image_pull_secrets.clone(),
             service_account: input.service_account,
@@ -238,8 +251,8 @@ fn component(o: &Owner<'_>, role: Role, input: ComponentInput<'_>) -> Result<Com
     })
 }
 
-/// The PrismPattern for one `spec.patterns` entry.
-fn child_pattern(o: &Owner<'_>, entry: &StackPatternSpec, backend_names: &[&str]) -> PrismPattern {
+/// The PrismPattern spec of one `spec.patterns` entry.
+fn child_pattern(o: &Owner<'_>, entry: &StackPatternSpec, backend_names: &[&str]) -> Child<PrismPatternSpec> {
     let mut placement = entry.runner_spec.clone();
     if let Some(affinity) = &o.stack.spec.affinity {
         let p = placement.get_or_insert_with(PlacementSpec::default);
@@ -267,15 +280,11 @@ fn child_pattern(o: &Owner<'_>, entry: &StackPatternSpec, backend_names: &[&str]
         image_pull_secrets: o.stack.spec.image_pull_secrets.clone(),
         observability: o.stack.spec.observability.clone(),
     };
-    let mut pattern = PrismPattern::new(&entry.name, spec);
-    pattern.metadata.namespace = Some(o.ns.to_owned());
-    pattern.metadata.labels = Some(naming::stack_child_labels(&o.name, "prism-pattern", "pattern"));
-    pattern.metadata.owner_references = Some(vec![o.reference.clone()]);
-    pattern
+    Child { name: entry.name.clone(), spec }
 }
 
-/// The PrismBackend for one `spec.backends` entry, or why it cannot be made.
-fn child_backend(o: &Owner<'_>, entry: &StackBackendSpec) -> Result<PrismBackend, Invalid> {
+/// The PrismBackend spec of one `spec.backends` entry, or why it cannot be made.
+fn child_backend(entry: &StackBackendSpec) -> Result<Child<PrismBackendSpec>, Invalid> {
     let provider = entry
         .provider
         .or_else(|| entry.connection_string.as_deref().and_then(|c| c.split_once("://")).and_then(|(s, _)| BackendProvider::from_name(s)))
@@ -296,11 +305,7 @@ fn child_backend(o: &Owner<'_>, entry: &StackBackendSpec) -> Result<PrismBackend
         }),
     });
     let spec = PrismBackendSpec { type_: entry.type_, provider, connection, tls: None, health_check: None };
-    let mut backend = PrismBackend::new(&entry.name, spec);
-    backend.metadata.namespace = Some(o.ns.to_owned());
-    backend.metadata.labels = Some(naming::stack_child_labels(&o.name, "prism-backend", "backend"));
-    backend.metadata.owner_references = Some(vec![o.reference.clone()]);
-    Ok(backend)
+    Ok(Child { name: entry.name.clone(), spec })
 }
 
 fn env(name: &str, value: String) -> EnvVar {
@@ -319,11 +324,16 @@ fn field_env(name: &str, path: &str) -> EnvVar {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use prism_api::v1alpha1::BackendProvider;
     use serde_json::json;
 
     use super::*;
+
+    /// What `resolve` finds with KEDA installed or not.
+    pub(crate) fn unchecked(keda_installed: bool) -> Resolved {
+        Resolved { keda: KedaRefs::unchecked(keda_installed) }
+    }
 
     fn validated(yaml: &str) -> ValidatedStack {
         let stack: PrismStack = serde_saphyr::from_str(yaml).expect("sample parses");
@@ -335,7 +345,7 @@ mod tests {
             controller: Some(true),
             block_owner_deletion: Some(true),
         };
-        validate(&stack, "ns", owner, false, &Defaults::default())
+        validate(&stack, "ns", owner, &unchecked(false), &Defaults::default())
     }
 
     #[test]
@@ -350,35 +360,29 @@ mod tests {
         assert_eq!(admin.exposure.ports[0].1, 8981);
         assert!(!admin.pdb);
         let providers: Vec<(String, BackendProvider)> =
-            v.backends.iter().map(|b| (b.metadata.name.clone().unwrap_or_default(), b.spec.provider)).collect();
+            v.backends.iter().map(|b| (b.name.clone(), b.spec.provider)).collect();
         assert_eq!(
             providers,
             [("nats".to_owned(), BackendProvider::Nats), ("postgres".to_owned(), BackendProvider::Postgres)]
         );
         let nats = &v.backends[0].spec.connection.as_ref().expect("connection");
         assert_eq!(nats.url.as_deref(), Some("nats://nats.prism-system.svc.cluster.local:4222"));
-        let pubsub = v.patterns.iter().find(|p| p.metadata.name.as_deref() == Some("pubsub-nats")).expect("pattern");
+        let pubsub = v.patterns.iter().find(|p| p.name == "pubsub-nats").expect("pattern");
         assert_eq!(
             pubsub.spec.backend_config.as_ref().map(|r| r.name.as_str()),
             Some("nats"),
             "wired to the stack backend"
         );
         assert_eq!(pubsub.spec.service.as_ref().and_then(|s| s.port), Some(naming::PATTERN_SERVICE_PORT));
-        assert_eq!(pubsub.metadata.labels.as_ref().expect("labels")["stack"], "prism-dev");
-        let memstore =
-            v.patterns.iter().find(|p| p.metadata.name.as_deref() == Some("keyvalue-memstore")).expect("pattern");
+        let memstore = v.patterns.iter().find(|p| p.name == "keyvalue-memstore").expect("pattern");
         assert!(memstore.spec.backend_config.is_none(), "memstore is not a declared backend");
-        // Observability reaches the proxy (metrics on the gRPC port: no duplicate port entry).
-        let c = &proxy.workload.container;
-        assert_eq!(c.ports.as_ref().expect("ports").len(), 1);
-        assert!(c.env.iter().flatten().any(|e| e.name == "OTEL_EXPORTER_OTLP_ENDPOINT"));
+        assert!(proxy.workload.container.observability.is_some(), "the stack's observability reaches the proxy");
     }
 
     #[test]
     fn runner_spec_becomes_pattern_placement() {
         let v = validated(include_str!("../../../../../config/samples/prismstack_runnerspec_example.yaml"));
-        let large =
-            v.patterns.iter().find(|p| p.metadata.name.as_deref() == Some("cache-redis-large")).expect("pattern");
+        let large = v.patterns.iter().find(|p| p.name == "cache-redis-large").expect("pattern");
         let placement = large.spec.placement.as_ref().expect("placement");
         assert_eq!(placement.node_selector.as_ref().expect("selector")["memory-optimized"], "true");
         let admin = v.admin.expect("admin").expect("valid");
@@ -398,7 +402,7 @@ mod tests {
             "metadata": {"name": "s"}, "spec": {"backends": [{"name": "store", "type": "database", "connectionString": "mysql://db"}]}}))
         .expect("stack");
         let owner = OwnerReference { name: "s".into(), uid: "u".into(), ..Default::default() };
-        let v = validate(&stack, "ns", owner, false, &Defaults::default());
+        let v = validate(&stack, "ns", owner, &unchecked(false), &Defaults::default());
         assert!(v.backends.is_empty());
         assert_eq!(v.problems[0].reason, "BackendProviderUnknown");
     }
@@ -409,7 +413,7 @@ mod tests {
             "metadata": {"name": "s"}, "spec": {"proxy": {"placement": {"strategy": "DedicatedNodes"}}}}))
         .expect("stack");
         let owner = OwnerReference { name: "s".into(), uid: "u".into(), ..Default::default() };
-        let v = validate(&stack, "ns", owner, false, &Defaults::default());
+        let v = validate(&stack, "ns", owner, &unchecked(false), &Defaults::default());
         assert_eq!(v.proxy.expect_err("invalid").reason, "DedicatedNodesUnspecified");
     }
 }
