@@ -10,6 +10,9 @@ use k8s_openapi::{
     },
     apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference},
 };
+use prism_api::v1alpha1::LeaderElectionSpec;
+
+use crate::naming;
 
 /// Names and settings of one stack's admin leader election.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -26,6 +29,21 @@ pub struct LeaderElection {
     pub renew_deadline: String,
     /// Retry period, e.g. `2s`.
     pub retry_period: String,
+}
+
+impl LeaderElection {
+    /// The leader election of stack `stack` as `spec` asks for it, with the documented defaults
+    /// (lease `<stack>-admin-leader`, 15 s duration, 10 s renew deadline, 2 s retry period).
+    pub fn with_defaults(stack: &str, spec: &LeaderElectionSpec) -> Self {
+        Self {
+            service_account: naming::admin_name(stack),
+            role: naming::admin_leader_election_role(stack),
+            lease_name: spec.lease_name.clone().unwrap_or_else(|| naming::default_lease_name(stack)),
+            lease_duration: spec.lease_duration.clone().unwrap_or_else(|| "15s".to_owned()),
+            renew_deadline: spec.renew_deadline.clone().unwrap_or_else(|| "10s".to_owned()),
+            retry_period: spec.retry_period.clone().unwrap_or_else(|| "2s".to_owned()),
+        }
+    }
 }
 
 /// The RBAC objects of a leader election.
