@@ -8,11 +8,17 @@
 //! change (new generation) sends the whole config again. The only timers are the TTL (a requeue
 //! at the moment it runs out) and the per-object backoff of failures; a deletion whose admin stays
 //! unreachable completes after the revoke grace period with a Warning Event.
+//!
+//! Provisioning is a short pipeline: resolve (GETs: the admin endpoint, the PrismPatterns and
+//! their backends' rendered connections) -> validate (pure: the validated model, or why it
+//! cannot be provisioned) -> build (pure: the CreateNamespaceRequest) -> the admin call ->
+//! status (written only when it changed).
 
+pub mod build;
 pub mod lifecycle;
-pub mod request;
 pub mod resolve;
 pub mod status;
+pub mod validate;
 
 use std::{sync::Arc, time::Duration};
 
@@ -76,7 +82,7 @@ pub async fn run(
             .filter(|n| {
                 let own = n.namespace().unwrap_or_default();
                 n.spec.proxy_ref.namespace_or(&own) == ns
-                    && request::stack_candidates(&n.spec.proxy_ref.name).contains(&name)
+                    && validate::stack_candidates(&n.spec.proxy_ref.name).contains(&name)
             })
             .map(|n| ObjectRef::from_obj(&*n))
             .collect()
@@ -162,7 +168,7 @@ async fn provision(obj: &PrismNamespace, ctx: &Ctx, ns: &str) -> Result<Action, 
     let built = match resolve::endpoint(client, obj, ns, override_).await? {
         Ok(endpoint) => {
             let inputs = resolve::inputs(client, obj, ns).await?;
-            request::create_request(obj, ns, &inputs).map(|r| (endpoint, r))
+            validate::validate(obj, ns, &inputs).map(|v| (endpoint, build::create_request(&v)))
         }
         Err(invalid) => Err(invalid),
     };

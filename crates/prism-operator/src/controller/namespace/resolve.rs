@@ -9,7 +9,7 @@ use kube::{Api, Client, Resource};
 use prism_api::v1alpha1::{PrismNamespace, PrismPattern, PrismStack};
 use serde::de::DeserializeOwned;
 
-use super::request::{self, BackendConnection, Inputs, PatternSummary};
+use super::validate::{self, BackendConnection, Inputs, PatternSummary};
 use crate::{credentials::SecretValues, error::Error, naming, naming::connection};
 
 async fn get<K>(client: &Client, ns: &str, kind: &'static str, name: &str) -> Result<Option<K>, Error>
@@ -29,7 +29,7 @@ where
 /// The PrismStack `proxyRef` names (directly or as `<stack>-proxy`), with its namespace.
 pub async fn stack(client: &Client, obj: &PrismNamespace, ns: &str) -> Result<Option<(String, PrismStack)>, Error> {
     let stack_ns = obj.spec.proxy_ref.namespace_or(ns).to_owned();
-    for name in request::stack_candidates(&obj.spec.proxy_ref.name) {
+    for name in validate::stack_candidates(&obj.spec.proxy_ref.name) {
         if let Some(stack) = get::<PrismStack>(client, &stack_ns, "PrismStack", &name).await? {
             return Ok(Some((stack_ns, stack)));
         }
@@ -37,7 +37,7 @@ pub async fn stack(client: &Client, obj: &PrismNamespace, ns: &str) -> Result<Op
     Ok(None)
 }
 
-/// The admin endpoint of `obj` (see [`request::admin_endpoint`]); reads the stack only when no
+/// The admin endpoint of `obj` (see [`validate::admin_endpoint`]); reads the stack only when no
 /// override applies.
 pub async fn endpoint(
     client: &Client,
@@ -45,11 +45,11 @@ pub async fn endpoint(
     ns: &str,
     operator_override: Option<&str>,
 ) -> Result<Result<String, crate::conditions::Invalid>, Error> {
-    if let Ok(endpoint) = request::admin_endpoint(obj, operator_override, None) {
+    if let Ok(endpoint) = validate::admin_endpoint(obj, operator_override, None) {
         return Ok(Ok(endpoint));
     }
     let stack = stack(client, obj, ns).await?;
-    Ok(request::admin_endpoint(obj, operator_override, stack.as_ref().map(|(n, s)| (n.as_str(), s))))
+    Ok(validate::admin_endpoint(obj, operator_override, stack.as_ref().map(|(n, s)| (n.as_str(), s))))
 }
 
 /// The patterns and backend connections the request is built from.

@@ -8,7 +8,7 @@
 use k8s_openapi::{apimachinery::pkg::apis::meta::v1::Time, jiff::Timestamp};
 use prism_api::v1alpha1::{NamespacePhase, PrismNamespace, PrismNamespaceStatus};
 
-use super::request;
+use super::{build, validate::Metadata};
 use crate::admin::{AdminError, proto::CreateNamespaceResponse};
 use crate::conditions::{self, Desired, Notice};
 
@@ -103,7 +103,7 @@ pub fn next(obj: &PrismNamespace, outcome: &Outcome, now: Timestamp) -> PrismNam
             if response.assigned_partition != 0 || !response.assigned_proxy.is_empty() {
                 s.assigned_partition = Some(response.assigned_partition);
             }
-            let quotas = match request::quota_summary(obj) {
+            let quotas = match quota_summary(obj) {
                 Some(q) => {
                     Desired::new(QUOTAS_ENFORCED, true, "QuotasApplied", format!("quotas sent to the admin: {q}"))
                 }
@@ -151,6 +151,15 @@ pub fn next(obj: &PrismNamespace, outcome: &Outcome, now: Timestamp) -> PrismNam
 
 fn proxy_status(err: &AdminError) -> &'static str {
     if err.is_unreachable() { PROXY_UNREACHABLE } else { PROXY_ERROR }
+}
+
+/// The quota entries of the request's `config.metadata`, for the QuotasEnforced condition's
+/// message.
+fn quota_summary(obj: &PrismNamespace) -> Option<String> {
+    let m = build::metadata(&Metadata::of(&obj.spec));
+    let quotas: Vec<String> =
+        m.iter().filter_map(|(k, v)| k.strip_prefix("quota.").map(|k| format!("{k}={v}"))).collect();
+    (!quotas.is_empty()).then(|| quotas.join(", "))
 }
 
 #[cfg(test)]
@@ -256,5 +265,27 @@ mod tests {
         let s = next(&obj(1, Some(active)), &Outcome::Revoking(down), at(5));
         assert_eq!(s.phase, Some(NamespacePhase::Terminating));
         assert_eq!(s.conditions.len(), 2);
+    }
+
+    #[test]
+    fn quotas_are_summarized_as_sent() {
+        use super::super::validate::tests::{minimal, tenant};
+        assert_eq!(quota_summary(&minimal()), None);
+        assert_eq!(
+            quota_summary(&tenant(json!({}))).as_deref(),
+            Some("maxConnections=1000, maxKeys=100000, rateLimit.burstSize=2000, rateLimit.requestsPerSecond=1000")
+        );
+        let s = next(&minimal(), &synced(), at(0));
+        let q = s.conditions.iter().find(|c| c.type_ == QUOTAS_ENFORCED).expect("quotas");
+        assert_eq!(
+            (q.status.as_str(), q.reason.as_str(), q.message.as_str()),
+            ("True", "NoQuotas", "no quotas requested")
+        );
+        let s = next(&tenant(json!({})), &synced(), at(0));
+        let q = s.conditions.iter().find(|c| c.type_ == QUOTAS_ENFORCED).expect("quotas");
+        assert_eq!(
+            q.message,
+            "quotas sent to the admin: maxConnections=1000, maxKeys=100000, rateLimit.burstSize=2000, rateLimit.requestsPerSecond=1000"
+        );
     }
 }
