@@ -8,6 +8,7 @@
 mod audit;
 mod cluster;
 mod converge;
+mod figures;
 mod floor;
 mod latency;
 mod memory;
@@ -23,7 +24,7 @@ use std::{fmt::Write as _, path::PathBuf, time::Duration, time::Instant};
 use anyhow::Context as _;
 use clap::{Parser, ValueEnum};
 
-use crate::{audit::Requests, report::Context, run::Plan};
+use crate::{audit::Requests, figures::details_json, report::Context, run::Plan};
 
 /// Benchmarks the Prism operator on a local control plane of its own.
 #[derive(Debug, Parser)]
@@ -138,7 +139,7 @@ async fn main() -> anyhow::Result<()> {
     ctx.load_after = report::loadavg();
     ctx.duration_secs = started.elapsed().as_secs_f64();
     let details = details_markdown(&results, &plan);
-    report::write_json(&cli.out, &ctx, &results.figures, &results.diagnostics, run::details_json(&results, plan.n))?;
+    report::write_json(&cli.out, &ctx, &results.figures, &results.diagnostics, details_json(&results, plan.n))?;
     if cli.doc != "-" {
         report::write_markdown(std::path::Path::new(&cli.doc), &ctx, &results.figures, &details)?;
     }
