@@ -19,7 +19,7 @@ use crate::keda::SCALED_OBJECT_CRD;
 pub async fn track(client: Client, tx: watch::Sender<bool>) {
     let api: Api<CustomResourceDefinition> = Api::all(client);
     let config = watcher::Config::default().fields(&format!("metadata.name={SCALED_OBJECT_CRD}"));
-    let mut events = std::pin::pin!(super::summarized(
+    let mut events = std::pin::pin!(super::caches::summarized(
         "CustomResourceDefinition".to_owned(),
         watcher(api, config).backoff(crate::backoff::watch_backoff())
     ));
@@ -76,8 +76,8 @@ pub fn cache(
     let store = writer.as_reader();
     let events = futures::stream::once(async move {
         installed(keda).await;
-        super::summarized(kind, watcher(api, config).backoff(crate::backoff::watch_backoff()))
-            .modify(super::trim)
+        super::caches::summarized(kind, watcher(api, config).backoff(crate::backoff::watch_backoff()))
+            .modify(super::caches::trim)
             .reflect(writer)
             .touched_objects()
     })

@@ -1,5 +1,5 @@
 //! What one controller watches, set up one way: the primary kind's cache (objects it cannot
-//! decode are skipped and reported, see [`super::guarded_cache`]), the caches of the children it
+//! decode are skipped and reported, see [`caches::guarded_cache`]), the caches of the children it
 //! owns (a change reconciles the child's controller owner), and other kinds whose changes map to
 //! the primaries that refer to them. Every stream is retried with the watch backoff, its failures
 //! logged once per episode and kept away from the controller (which would pause all its triggers
@@ -20,7 +20,12 @@ use kube::{
 };
 use serde::de::DeserializeOwned;
 
-use super::{CacheRole, Phased, Scope, children::Owned, keda_watch, without_errors};
+use super::{
+    Scope,
+    caches::{self, CacheRole, Phased, without_errors},
+    children::Owned,
+    keda_watch,
+};
 use crate::context::{Context, Synced};
 
 /// A change to one trigger of the controller under construction.
@@ -53,7 +58,7 @@ where
 {
     /// The watches of a controller of every `K` in `scope`.
     pub fn new(base: &Arc<Context>, scope: &Scope) -> Self {
-        let (primary, events) = super::guarded_cache(
+        let (primary, events) = caches::guarded_cache(
             scope.api::<DeserializeGuard<K>>(&base.client),
             watcher::Config::default(),
             CacheRole::Primary(base.clone()),
@@ -61,7 +66,7 @@ where
         Self {
             base: base.clone(),
             scope: scope.clone(),
-            caches: vec![super::wait(primary.clone())],
+            caches: vec![caches::wait(primary.clone())],
             primary,
             events: events.boxed(),
             triggers: Vec::new(),
@@ -96,8 +101,8 @@ where
             + Sync
             + 'static,
     {
-        let (store, events) = super::cache(self.scope.api::<C>(self.client()), config.clone());
-        self.caches.push(super::wait(store.clone()));
+        let (store, events) = caches::cache(self.scope.api::<C>(self.client()), config.clone());
+        self.caches.push(caches::wait(store.clone()));
         self.triggers.push(Box::new(move |c| c.owns_stream(without_errors(events))));
         Owned::typed(store)
     }
@@ -196,7 +201,7 @@ where
     ) where
         C: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + 'static,
     {
-        let events = super::summarized(
+        let events = caches::summarized(
             C::kind(&()).into_owned(),
             watcher(api, watcher::Config::default()).backoff(crate::backoff::watch_backoff()),
         )
@@ -219,12 +224,12 @@ where
             + Sync
             + 'static,
     {
-        let (store, events) = super::guarded_cache(
+        let (store, events) = caches::guarded_cache(
             self.scope.api::<DeserializeGuard<C>>(self.client()),
             config.clone(),
             CacheRole::Secondary,
         );
-        self.caches.push(super::wait(store.clone()));
+        self.caches.push(caches::wait(store.clone()));
         (store, events)
     }
 
@@ -232,7 +237,7 @@ where
     /// and the future its reconciles await, which resolves once the caches hold their first list.
     pub fn start(self, concurrency: u16) -> (Controller<K>, Synced) {
         let synced = self.base.track_sync(K::kind(&()), self.caches);
-        let mut controller = super::controller(self.events, self.primary, concurrency);
+        let mut controller = controller(self.events, self.primary, concurrency);
         for trigger in self.triggers {
             controller = trigger(controller);
         }
@@ -241,4 +246,19 @@ where
         }
         (controller, synced)
     }
+}
+
+/// The controller of a primary kind: triggered by `events` (from its guarded cache), at most
+/// `concurrency` reconciles at once, its trigger streams retried on the watch schedule.
+fn controller<K>(
+    events: impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
+    store: kube::runtime::reflector::Store<K>,
+    concurrency: u16,
+) -> kube::runtime::Controller<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+{
+    kube::runtime::Controller::for_stream(events, store)
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
+        .trigger_backoff(crate::backoff::watch_backoff())
 }
