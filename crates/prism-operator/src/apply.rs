@@ -6,12 +6,16 @@
 //! changes nothing is still a write request. Each applied object carries the hash of its desired
 //! form ([`APPLIED_HASH_ANNOTATION`]), so when the operator stops setting a field the hash changes
 //! and the next apply removes it.
+//!
+//! Writes read nothing first: each apply is conditioned on the object being as the cache shows
+//! it (absent, or at the cached `resourceVersion`). Only a conflict, which means the cache was
+//! behind or the name is taken by an object the label-filtered cache does not show, costs a read.
 
 use std::fmt::Debug;
 
 use kube::{
     Api, Resource, ResourceExt,
-    api::{DeleteParams, GetParams, Patch, PatchParams},
+    api::{DeleteParams, Patch, PatchParams},
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -46,42 +50,74 @@ where
         let have = serde_json::to_value(obj).map_err(|source| Error::SerializeChild { kind: kind.clone(), source })?;
         Ok(canonical::contains(&have, &want))
     };
-    // The cache may lag behind this operator's own last write (or not have seen a fresh child
-    // yet), and it holds only objects with the operator's labels: before writing, confirm with the
-    // API server that a write is needed and that no one else's object holds the name. That costs
-    // a read only when a write is likely; a converged object never gets here. The read is served
-    // from the API server's watch cache (`resourceVersion=0`), which feeds this operator's own
-    // watches and so is never older than its cache, at a fraction of a quorum read's cost.
-    let cached = match cached {
-        Some(c) if matches(c)? => return Ok((Outcome::Unchanged, c.clone())),
-        _ => match api.get_with(&name, &GetParams::any()).await {
-            Ok(live) => Some(live),
-            Err(kube::Error::Api(status)) if status.is_not_found() => None,
-            Err(source) => return Err(Error::ApplyChild { kind: kind.clone(), name, source }),
-        },
-    };
-    if let Some(live) = &cached {
-        // Never take over an object someone else made that happens to bear the child's name
-        // (server-side apply with force would, and garbage collection would later delete it).
-        let owner = desired.meta().owner_references.iter().flatten().find(|r| r.controller == Some(true));
-        if let Some(owner) = owner
-            && !controlled_by(live, &owner.uid)
-        {
+    // Never take over an object someone else made that happens to bear the child's name (an
+    // apply with force would, and garbage collection would later delete it).
+    let owner = desired.meta().owner_references.iter().flatten().find(|r| r.controller == Some(true)).cloned();
+    let ours = |obj: &K| owner.as_ref().is_none_or(|o| controlled_by(obj, &o.uid));
+    if let Some(c) = cached {
+        if matches(c)? {
+            return Ok((Outcome::Unchanged, c.clone()));
+        }
+        if !ours(c) {
             return Err(Error::NotOwned { kind: kind.clone(), name });
         }
-        if matches(live)? {
-            return Ok((Outcome::Unchanged, live.clone()));
-        }
     }
-    let params = PatchParams::apply(prism_api::FIELD_MANAGER).force();
-    let live = api.patch(&name, &params, &Patch::Apply(&desired)).await.map_err(|source| Error::ApplyChild {
+    // The write is conditioned on the object being as the cache shows it: absent, or at the
+    // cached resourceVersion. That needs no read first. A conflict means the cache was behind (a
+    // child created or changed since, or someone else's object with that name, which the
+    // label-filtered cache never shows): only then is the object read, and the decision made on
+    // what the API server holds.
+    let expected = cached.map_or(ABSENT, |c| c.meta().resource_version.as_deref().unwrap_or(ABSENT));
+    let outcome = if cached.is_some() { Outcome::Updated } else { Outcome::Created };
+    match conditional_apply(api, &desired, Some(expected)).await {
+        Ok(live) => return Ok(applied(kind, &name, outcome, live)),
+        Err(kube::Error::Api(status)) if status.code == 409 => {}
+        Err(source) => return Err(Error::ApplyChild { kind: kind.clone(), name, source }),
+    }
+    // A consistent read: the conflict came from storage, which the API server's watch cache may
+    // not show yet.
+    let live = api.get_opt(&name).await.map_err(|source| Error::ApplyChild {
         kind: kind.clone(),
         name: name.clone(),
         source,
     })?;
-    let outcome = if cached.is_some() { Outcome::Updated } else { Outcome::Created };
+    let (expected, outcome) = match &live {
+        None => (Some(ABSENT), Outcome::Created),
+        Some(live) if !ours(live) => return Err(Error::NotOwned { kind: kind.clone(), name }),
+        Some(live) if matches(live)? => return Ok((Outcome::Unchanged, live.clone())),
+        // Ours: the controllers updating its status meanwhile must not fail the write.
+        Some(_) => (None, Outcome::Updated),
+    };
+    // A second conflict (someone created the object meanwhile) fails the reconcile, which retries.
+    let live = conditional_apply(api, &desired, expected).await.map_err(|source| Error::ApplyChild {
+        kind: kind.clone(),
+        name: name.clone(),
+        source,
+    })?;
+    Ok(applied(kind, &name, outcome, live))
+}
+
+/// The `resourceVersion` precondition of a create: no stored object has it (etcd's first
+/// revision predates every object a cluster's users make), so an apply carrying it creates the
+/// object if it is absent and fails with a conflict if it exists. The API server clears it from
+/// what it stores.
+const ABSENT: &str = "1";
+
+/// Server-side apply of `desired` under the operator's field manager, on the condition (if any)
+/// that the stored object has `resource_version` ([`ABSENT`]: that there is none).
+async fn conditional_apply<K>(api: &Api<K>, desired: &K, resource_version: Option<&str>) -> Result<K, kube::Error>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned + Debug,
+{
+    let mut desired = desired.clone();
+    desired.meta_mut().resource_version = resource_version.map(str::to_owned);
+    let params = PatchParams::apply(prism_api::FIELD_MANAGER).force();
+    api.patch(&desired.name_any(), &params, &Patch::Apply(&desired)).await
+}
+
+fn applied<K>(kind: &Kind, name: &str, outcome: Outcome, live: K) -> (Outcome, K) {
     tracing::debug!(kind = %kind, %name, ?outcome, "applied");
-    Ok((outcome, live))
+    (outcome, live)
 }
 
 /// Deletes every object in `owned` that `keep` rejects. Returns the names deleted.
