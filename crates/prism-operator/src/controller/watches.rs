@@ -28,14 +28,34 @@ use super::{
 };
 use crate::context::{Context, Synced};
 
+/// A namespaced kind known at compile time, as the caches and controllers hold it.
+pub trait NamespacedKind:
+    Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+    + Clone
+    + DeserializeOwned
+    + Debug
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<K> NamespacedKind for K where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Debug
+        + Send
+        + Sync
+        + 'static
+{
+}
+
 /// A change to one trigger of the controller under construction.
 type Trigger<K> = Box<dyn FnOnce(Controller<K>) -> Controller<K> + Send>;
 
 /// The watches of the controller of `K`, collected before it starts ([`Watches::start`]).
-pub struct Watches<K>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
-{
+pub struct Watches<K: NamespacedKind> {
     base: Arc<Context>,
     scope: Scope,
     primary: Store<K>,
@@ -47,14 +67,7 @@ where
 
 impl<K> Watches<K>
 where
-    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-        + Phased
-        + Clone
-        + DeserializeOwned
-        + Debug
-        + Send
-        + Sync
-        + 'static,
+    K: NamespacedKind + Phased,
 {
     /// The watches of a controller of every `K` in `scope`.
     pub fn new(base: &Arc<Context>, scope: &Scope) -> Self {
@@ -93,13 +106,7 @@ where
     /// The children of kind `C` matching `config`.
     pub fn owns<C>(&mut self, config: &watcher::Config) -> Owned<C>
     where
-        C: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-            + Clone
-            + DeserializeOwned
-            + Debug
-            + Send
-            + Sync
-            + 'static,
+        C: NamespacedKind,
     {
         let (store, events) = caches::cache(self.scope.api::<C>(self.client()), config.clone());
         self.caches.push(caches::wait(store.clone()));
@@ -111,14 +118,7 @@ where
     /// decode are skipped; `C`'s own controller reports them).
     pub fn owns_guarded<C>(&mut self, config: &watcher::Config) -> Owned<C>
     where
-        C: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-            + Phased
-            + Clone
-            + DeserializeOwned
-            + Debug
-            + Send
-            + Sync
-            + 'static,
+        C: NamespacedKind + Phased,
     {
         let (store, events) = self.guarded::<C>(config);
         self.triggers.push(Box::new(move |c| c.owns_stream(without_errors(events))));
@@ -154,14 +154,7 @@ where
         map: impl Fn(&Store<K>, C) -> Vec<ObjectRef<K>> + Send + Sync + 'static,
     ) -> Store<C>
     where
-        C: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-            + Phased
-            + Clone
-            + DeserializeOwned
-            + Debug
-            + Send
-            + Sync
-            + 'static,
+        C: NamespacedKind + Phased,
     {
         let (store, events) = self.guarded::<C>(config);
         let primaries = self.primary.clone();
@@ -215,14 +208,7 @@ where
         config: &watcher::Config,
     ) -> (Store<C>, impl futures::Stream<Item = Result<C, watcher::Error>> + Send + 'static)
     where
-        C: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-            + Phased
-            + Clone
-            + DeserializeOwned
-            + Debug
-            + Send
-            + Sync
-            + 'static,
+        C: NamespacedKind + Phased,
     {
         let (store, events) = caches::guarded_cache(
             self.scope.api::<DeserializeGuard<C>>(self.client()),
@@ -250,15 +236,12 @@ where
 
 /// The controller of a primary kind: triggered by `events` (from its guarded cache), at most
 /// `concurrency` reconciles at once, its trigger streams retried on the watch schedule.
-fn controller<K>(
-    events: impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
-    store: kube::runtime::reflector::Store<K>,
+fn controller<K: NamespacedKind>(
+    events: impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static,
+    store: Store<K>,
     concurrency: u16,
-) -> kube::runtime::Controller<K>
-where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
-{
-    kube::runtime::Controller::for_stream(events, store)
+) -> Controller<K> {
+    Controller::for_stream(events, store)
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency))
         .trigger_backoff(crate::backoff::watch_backoff())
 }

@@ -123,26 +123,11 @@ fn add_component(out: &mut Children, c: &Component) {
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-    use prism_api::v1alpha1::PrismStack;
-
     use super::*;
-    use crate::{
-        config::Defaults,
-        controller::stack::validate::{tests::unchecked, validate},
-    };
+    use crate::controller::stack::validate::tests::validated;
 
     fn children(yaml: &str) -> Children {
-        let stack: PrismStack = serde_saphyr::from_str(yaml).expect("sample parses");
-        let owner = OwnerReference {
-            api_version: "prism.io/v1alpha1".into(),
-            kind: "PrismStack".into(),
-            name: stack.metadata.name.clone().expect("name"),
-            uid: "uid".into(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        };
-        build(&validate(&stack, "ns", owner, &unchecked(false), &Defaults::default()))
+        build(&validated(yaml))
     }
 
     #[test]

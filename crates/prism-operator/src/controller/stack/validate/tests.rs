@@ -10,7 +10,8 @@ pub(crate) fn unchecked(keda_installed: bool) -> Resolved {
     Resolved { keda: KedaRefs::unchecked(keda_installed) }
 }
 
-fn validated(yaml: &str) -> ValidatedStack {
+/// The validated sample `yaml` (in namespace `ns`, KEDA absent).
+pub(crate) fn validated(yaml: &str) -> ValidatedStack {
     let stack: PrismStack = serde_saphyr::from_str(yaml).expect("sample parses");
     let owner = OwnerReference {
         api_version: "prism.io/v1alpha1".into(),
