@@ -170,7 +170,6 @@ fn type_name(t: BackendType) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
     use prism_api::v1alpha1::BackendProvider;
 
     use super::*;
@@ -186,14 +185,7 @@ mod tests {
         ValidatedBackend {
             name: "cache".into(),
             namespace: "ns".into(),
-            owner: OwnerReference {
-                api_version: "prism.io/v1alpha1".into(),
-                kind: "PrismBackend".into(),
-                name: "cache".into(),
-                uid: "u1".into(),
-                controller: Some(true),
-                block_owner_deletion: Some(true),
-            },
+            owner: crate::controller::backend::validate::tests::owner(),
             type_: BackendType::Cache,
             provider: BackendProvider::Redis,
             endpoint: Some(endpoint::parse(BackendProvider::Redis, "redis://r:6380/1").expect("url")),

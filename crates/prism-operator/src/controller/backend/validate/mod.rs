@@ -253,4 +253,4 @@ fn tls_material(lookup: &SecretLookup, namespace: &str) -> Result<TlsMaterial, I
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -14,7 +14,8 @@ fn backend(spec: serde_json::Value) -> PrismBackend {
     .expect("backend")
 }
 
-fn owner() -> OwnerReference {
+/// The owner reference of the PrismBackend `cache` in the tests.
+pub(crate) fn owner() -> OwnerReference {
     OwnerReference {
         api_version: "prism.io/v1alpha1".into(),
         kind: "PrismBackend".into(),
