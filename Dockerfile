@@ -1,6 +1,6 @@
 # The operator's container image with a Docker engine: `make docker-build IMG=<registry>/prism-operator:<tag>`.
 # Without one, `make image` (hack/image.sh) assembles the same image (the release binary, glibc and
-# libgcc_s, CA certificates, user 65532, this ENTRYPOINT, CMD and USER) with umoci; tests/image.rs
+# libgcc_s, CA certificates, user 65532, this ENTRYPOINT, CMD and USER) with umoci; tests/image/
 # checks that both agree and runs that image with runc.
 
 # Build: the release binary, against the committed Cargo.lock.

@@ -188,7 +188,7 @@ async fn a_utilization_target_without_a_request_is_reported_not_created() {
 /// The README's custom-metrics example (an HPA on the Pods metric `http_requests_per_second`) on
 /// a cluster where no adapter serves `custom.metrics.k8s.io`: the HPA cannot read its metric, and
 /// the pattern says so with the HPA's own reason and message, keeping its replicas meanwhile.
-/// (With Prometheus and no adapter, the prometheus sample is the equivalent: `keda_triggers.rs`.)
+/// (With Prometheus and no adapter, the prometheus sample is the equivalent: `keda_triggers/samples.rs`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custom_metrics_example_without_an_adapter_says_why_it_cannot_scale() {
     let (_cp, client, ns, _guard, _op) = setup().await;

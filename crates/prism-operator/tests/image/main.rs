@@ -10,14 +10,21 @@
 //! ClusterRole, the cluster CA, `KUBERNETES_SERVICE_HOST`). It must become Ready, take the
 //! leader Lease, reconcile a PrismPattern, and stop cleanly on SIGTERM as PID 1.
 
+#[path = "../support/mod.rs"]
 mod support;
 
+mod archive;
+mod guards;
+mod runc;
+
 use std::{
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Command, Stdio},
     time::Duration,
 };
 
+use archive::{dockerfile_promises, image_archive, manager_pod_spec};
+use guards::{Scratch, Unbind};
 use k8s_openapi::api::{
     apps::v1::Deployment,
     authentication::v1::{TokenRequest, TokenRequestSpec},
@@ -30,6 +37,7 @@ use kube::{
     api::{ObjectMeta, Patch, PatchParams, PostParams},
 };
 use prism_api::v1alpha1::{PatternPhase, PrismPattern};
+use runc::{Container, deployment_like, url_host_port};
 use serde_json::{Value, json};
 use support::{eventually, process::http_get};
 
@@ -41,74 +49,6 @@ fn run(cmd: &mut Command) -> String {
     let out = cmd.stderr(Stdio::piped()).stdout(Stdio::piped()).output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
     assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).expect("utf-8")
-}
-
-/// The archive `make image` wrote, or one built now (a release build: slow the first time).
-fn image_archive(scratch: &Path) -> (PathBuf, String) {
-    let img = std::env::var("PRISM_OPERATOR_IMG")
-        .unwrap_or_else(|_| format!("ghcr.io/prism/prism-operator:v{}", env!("CARGO_PKG_VERSION")));
-    if let Ok(path) = std::env::var("PRISM_OPERATOR_IMAGE") {
-        return (PathBuf::from(path), img);
-    }
-    let archive = scratch.join("image.oci.tar");
-    run(Command::new(repo().join("hack/image.sh")).env("IMG", &img).env("IMAGE_ARCHIVE", &archive));
-    (archive, img)
-}
-
-/// The pod spec of the shipped Deployment (config/manager/manager.yaml).
-fn manager_pod_spec() -> Value {
-    let text = std::fs::read_to_string(repo().join("config/manager/manager.yaml")).expect("manager.yaml");
-    let deployment = text
-        .split("\n---")
-        .map(support::yaml)
-        .find(|d| d["kind"] == "Deployment")
-        .expect("a Deployment in manager.yaml");
-    deployment["spec"]["template"]["spec"].clone()
-}
-
-/// `ENTRYPOINT`, `CMD` and `USER` of the Dockerfile's last stage, as the image config spells them.
-fn dockerfile_promises() -> (Value, Value, String) {
-    let text = std::fs::read_to_string(repo().join("Dockerfile")).expect("Dockerfile");
-    let last = |key: &str| {
-        text.lines()
-            .filter_map(|l| l.strip_prefix(key))
-            .next_back()
-            .unwrap_or_else(|| panic!("no {key} in the Dockerfile"))
-            .trim()
-            .to_owned()
-    };
-    let entrypoint: Value = serde_json::from_str(&last("ENTRYPOINT ")).expect("ENTRYPOINT in exec form");
-    let cmd: Value = serde_json::from_str(&last("CMD ")).expect("CMD in exec form");
-    (entrypoint, cmd, last("USER "))
-}
-
-/// A runc container, killed and deleted on drop.
-struct Container {
-    runc_root: PathBuf,
-    id: String,
-    child: std::process::Child,
-}
-
-impl Container {
-    fn runc(&self) -> Command {
-        let mut cmd = Command::new("runc");
-        cmd.arg("--root").arg(&self.runc_root);
-        cmd
-    }
-
-    /// The container's PID 1, as the host sees it.
-    fn pid(&self) -> u32 {
-        let state: Value = serde_json::from_str(&run(self.runc().args(["state", &self.id]))).expect("runc state");
-        state["pid"].as_u64().expect("pid") as u32
-    }
-}
-
-impl Drop for Container {
-    fn drop(&mut self) {
-        let _ = self.runc().args(["kill", &self.id, "KILL"]).status();
-        let _ = self.child.wait();
-        let _ = self.runc().args(["delete", "--force", &self.id]).status();
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,80 +299,4 @@ fn mib(bytes: u64) -> f64 {
 
 fn is_root() -> bool {
     run(Command::new("id").arg("-u")).trim() == "0"
-}
-
-fn url_host_port(url: &str) -> (String, String) {
-    let rest = url.strip_prefix("https://").expect("https URL");
-    let (host, port) = rest.trim_end_matches('/').rsplit_once(':').expect("host:port");
-    (host.to_owned(), port.to_owned())
-}
-
-/// The OCI runtime spec umoci wrote, made to run as the manifest's container does: its args
-/// after the entrypoint (plus `extra_args`), its plain env plus `env` (what the downward API
-/// and the kubelet would set), read-only root, no capabilities, no new privileges, the
-/// ServiceAccount mounted where kube clients look, and the host's network (the control plane
-/// listens on loopback).
-fn deployment_like(spec: &mut Value, container: &Value, sa_dir: &Path, env: &[(&str, &str)], extra_args: &[String]) {
-    let security = &container["securityContext"];
-    let process = &mut spec["process"];
-    process["terminal"] = json!(false);
-    let mut args = vec![process["args"][0].clone()];
-    args.extend(container["args"].as_array().expect("args").iter().cloned());
-    args.extend(extra_args.iter().map(|a| json!(a)));
-    process["args"] = json!(args);
-    let mut vars: Vec<Value> = process["env"].as_array().cloned().unwrap_or_default();
-    for var in container["env"].as_array().into_iter().flatten() {
-        if let Some(value) = var["value"].as_str() {
-            vars.push(json!(format!("{}={value}", var["name"].as_str().expect("env name"))));
-        }
-    }
-    vars.extend(env.iter().map(|(k, v)| json!(format!("{k}={v}"))));
-    process["env"] = json!(vars);
-    assert_eq!(security["capabilities"]["drop"], json!(["ALL"]), "manager.yaml drops every capability");
-    process["capabilities"] = json!({});
-    process["noNewPrivileges"] = json!(security["allowPrivilegeEscalation"] == json!(false));
-    spec["root"]["readonly"] = json!(security["readOnlyRootFilesystem"] == json!(true));
-    let namespaces = spec["linux"]["namespaces"].as_array_mut().expect("namespaces");
-    namespaces.retain(|n| n["type"] != "network");
-    spec["mounts"].as_array_mut().expect("mounts").push(json!({
-        "destination": "/var/run/secrets/kubernetes.io/serviceaccount",
-        "type": "bind",
-        "source": sa_dir,
-        "options": ["rbind", "ro"],
-    }));
-}
-
-/// Deletes the test's ClusterRoleBinding when dropped.
-struct Unbind(Api<ClusterRoleBinding>, String);
-
-impl Drop for Unbind {
-    fn drop(&mut self) {
-        let (api, name) = (self.0.clone(), self.1.clone());
-        let _ = std::thread::spawn(move || {
-            tokio::runtime::Runtime::new().map(|rt| rt.block_on(api.delete(&name, &Default::default())))
-        })
-        .join();
-    }
-}
-
-/// A scratch directory (the image, its bundle, the token, the logs), removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("prism-image-test-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Self(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
