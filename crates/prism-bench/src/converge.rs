@@ -15,7 +15,7 @@ use kube::{
     api::PostParams,
     runtime::{WatchStreamExt, watcher},
 };
-use prism_api::v1alpha1::{PatternPhase, PrismPattern};
+use prism_api::v1alpha1::PrismPattern;
 use serde_json::Value;
 use tokio::sync::watch;
 
@@ -210,7 +210,7 @@ async fn track(client: &Client, ns: &str, prefix: &str, n: usize) -> anyhow::Res
         events(Api::<HorizontalPodAutoscaler>::namespaced(client.clone(), ns), selector, |e| child(2, e)),
         events(Api::<PrismPattern>::namespaced(client.clone(), ns), watcher::Config::default(), |e| match e {
             watcher::Event::Apply(p) | watcher::Event::InitApply(p) => {
-                let running = p.status.as_ref().and_then(|s| s.phase) == Some(PatternPhase::Running);
+                let running = crate::shapes::runners_ready(&p);
                 Msg::Pattern(p.name_any(), running)
             }
             _ => Msg::Ignore,

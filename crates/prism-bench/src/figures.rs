@@ -59,9 +59,9 @@ pub fn converge_figures(c: &Converged, floor: Duration, n: usize, r: &Requests, 
     let per = |v: u64| v as f64 / n as f64;
     let running = match c.running {
         Some(d) => Figure::new("running_seconds", d.as_secs_f64(), "s", n).note(
-            "first create to every status Running (pods are made Running by the control plane's controllers and kwok)",
+            "first create to every PrismPattern Ready=True (pods are made Running by the control plane's controllers and kwok)",
         ),
-        None => Figure::new("running_seconds", f64::NAN, "s", n).note("not every status was Running within the limit"),
+        None => Figure::new("running_seconds", f64::NAN, "s", n).note("not every PrismPattern was Ready within the limit"),
     };
     vec![
         Figure::new("converge_seconds", c.children.as_secs_f64(), "s", n).note(format!(
@@ -76,10 +76,10 @@ pub fn converge_figures(c: &Converged, floor: Duration, n: usize, r: &Requests, 
             .note("create/update/patch/delete by the operator's User-Agent, first create to every child matching"),
         Figure::new("reads_per_pattern", per(r.reads()), "requests", n).note("get/list/watch in the same window"),
         Figure::new("writes_per_pattern_to_running", per(to_running.writes()), "requests", n).note(
-            "the same from operator start to every status Running: adds the status write of the Running transition",
+            "the same from operator start to every PrismPattern Ready: adds the status write of the Ready transition",
         ),
         Figure::new("reads_per_pattern_to_running", per(to_running.reads()), "requests", n)
-            .note("get/list/watch from operator start to every status Running"),
+            .note("get/list/watch from operator start to every PrismPattern Ready"),
     ]
 }
 

@@ -165,8 +165,11 @@ fn details_markdown(r: &run::Results, plan: &Plan) -> String {
     let n = plan.n as f64;
     let _ = writeln!(md, "## The operator's requests during convergence (N = {})\n", plan.n);
     md.push_str(&breakdown(&r.converge_requests, Some(n)));
-    let _ =
-        writeln!(md, "\n## The operator's requests from its start until every status is Running (N = {})\n", plan.n);
+    let _ = writeln!(
+        md,
+        "\n## The operator's requests from its start until every PrismPattern is Ready (N = {})\n",
+        plan.n
+    );
     md.push_str(&breakdown(&r.running_requests, Some(n)));
     md.push_str(&load_table(r, plan));
     let _ = writeln!(md, "\n## The operator's requests in the steady-state window ({} s)\n", plan.steady.as_secs());
@@ -188,14 +191,14 @@ fn details_markdown(r: &run::Results, plan: &Plan) -> String {
          - **Converge**: a fresh `prism-operator run --namespaces bench-main,bench-unrelated` (release build, \
          default settings, concurrency 16); timed from the first of {n} PrismPattern creates ({k} in flight) \
          until watches show every Deployment, Service and HPA holding every field the builders produce \
-         (the operator's own `canonical::contains`), and separately until every status reports Running.\n\
+         (the operator's own `canonical::contains`), and separately until every PrismPattern reports Ready=True (its runners Running; the phase stays Degraded because the bench runs no metrics-server for the HPAs).\n\
          - **Requests**: audit-log events (one per `auditID`) whose `userAgent` is the operator's. \
          `writes_per_pattern` counts the convergence window (first create until every child matches, as the \
          issue defines convergence); `writes_per_pattern_to_running` counts from the operator's start until \
-         every PrismPattern is Running, which adds the status write of the Running transition. Access reviews \
+         every PrismPattern is Ready, which adds the status write of the Ready transition. Access reviews \
          (startup checks) are not counted.\n\
          - **Steady state**: the audit log and `/proc/<pid>/stat` (utime + stime) over the window right after \
-         every status is Running ({s} s in this run).\n\
+         every PrismPattern is Ready ({s} s in this run).\n\
          - **Memory**: `VmHWM` of the operator process. At N = {n} that of the operator that converged them; \
          at other N a fresh operator and namespace each. Growth: two fresh operators on the converged \
          `bench-main` ({n} + {l} PrismPatterns), read {settle} s after `/readyz`, before and after {u} \

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::Context as _;
 use kube::{Api, Client};
-use prism_api::v1alpha1::{PatternPhase, PrismPattern};
+use prism_api::v1alpha1::PrismPattern;
 use prism_testkit::ControlPlane;
 
 use crate::{
@@ -361,17 +361,14 @@ pub async fn start(cp: &ControlPlane, plan: &Plan, tag: &str, namespaces: &[&str
     .await
 }
 
-/// Waits (up to `limit`) until `count` PrismPatterns in `ns` are Running.
+/// Waits (up to `limit`) until `count` PrismPatterns in `ns` have their runners up
+/// ([`crate::shapes::runners_ready`]).
 async fn all_running(client: &Client, ns: &str, count: usize, limit: Duration) {
     let api: Api<PrismPattern> = Api::namespaced(client.clone(), ns);
     let result =
         cluster::poll(&format!("{count} PrismPatterns Running in {ns}"), limit, Duration::from_secs(5), async || {
             let list = api.list(&Default::default()).await.context("list PrismPatterns")?;
-            let running = list
-                .items
-                .iter()
-                .filter(|p| p.status.as_ref().and_then(|s| s.phase) == Some(PatternPhase::Running))
-                .count();
+            let running = list.items.iter().filter(|p| crate::shapes::runners_ready(p)).count();
             Ok(running >= count)
         })
         .await;

@@ -34,6 +34,14 @@ pub fn pattern(name: &str) -> anyhow::Result<PrismPattern> {
     serde_json::from_value(doc).context("benchmark PrismPattern")
 }
 
+/// Whether a benchmark PrismPattern's runners are up: `Ready=True` (every desired replica
+/// available). The bench's control plane runs no metrics-server, so the HPA never reads a metric
+/// and the phase stays `Degraded` (`AutoscalingReady=False`, `FailedGetResourceMetric`) even when
+/// every runner is Running.
+pub fn runners_ready(p: &PrismPattern) -> bool {
+    p.status.as_ref().is_some_and(|s| s.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
 /// The three children of one pattern, each carrying the operator's applied-hash annotation.
 #[derive(Clone, Debug)]
 pub struct Children {
