@@ -94,11 +94,6 @@ where
         self
     }
 
-    /// The cache of the primaries.
-    pub fn primaries(&self) -> Store<K> {
-        self.primary.clone()
-    }
-
     fn client(&self) -> &Client {
         &self.base.client
     }
