@@ -32,11 +32,6 @@ where
     pub fn new(store: Store<K>, kind: Kind, api: fn(Client, &str) -> Api<K>) -> Self {
         Self { store, kind, api }
     }
-
-    /// The kind's name, as Events and errors spell it.
-    pub fn kind(&self) -> &str {
-        &self.kind
-    }
 }
 
 impl<K> Owned<K>
