@@ -369,13 +369,17 @@ async fn namespaced_install_is_enough_and_reaches_nothing_else() {
     let in_a: Api<Deployment> = Api::namespaced(client.clone(), &a);
     let in_b: Api<Deployment> = Api::namespaced(client.clone(), &b);
     let roles = Api::<k8s_openapi::api::rbac::v1::RoleBinding>::namespaced(client.clone(), &a);
+    let backends = Api::<prism_api::v1alpha1::PrismBackend>::namespaced(client.clone(), &a);
     eventually("both namespaces reconciled", async || {
         let names = |list: Vec<Deployment>| list.into_iter().filter_map(|d| d.metadata.name).collect::<Vec<_>>();
         let a_names = names(in_a.list(&Default::default()).await.map_err(|e| e.to_string())?.items);
         let b_names = names(in_b.list(&Default::default()).await.map_err(|e| e.to_string())?.items);
         let bindings = roles.list(&Default::default()).await.map_err(|e| e.to_string())?.items.len();
+        // The backend's status is written after its reconcile read the referenced Secret.
+        let backend = backends.get_opt("pg").await.map_err(|e| e.to_string())?;
+        let backend_done = backend.and_then(|b| b.status).is_some_and(|s| s.observed_generation.is_some());
         let log = std::fs::read_to_string(&log).unwrap_or_default();
-        (a_names.len() >= 3 && b_names == ["kv"] && bindings >= 2)
+        (a_names.len() >= 3 && b_names == ["kv"] && bindings >= 2 && backend_done)
             .then_some(())
             .ok_or(format!("{a}: {a_names:?}, {b}: {b_names:?}, {bindings} RoleBindings in {a}; log:\n{log}"))
     })
