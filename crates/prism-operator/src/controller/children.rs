@@ -5,7 +5,10 @@
 
 use std::sync::Mutex;
 
-use kube::{Api, Client, Resource, ResourceExt, runtime::reflector::Store};
+use kube::{
+    Api, Client, Resource, ResourceExt,
+    runtime::reflector::{ObjectRef, Store},
+};
 
 use super::Changes;
 use crate::{
@@ -21,6 +24,7 @@ where
 {
     store: Store<K>,
     kind: Kind,
+    dyntype: K::DynamicType,
     api: fn(Client, &str) -> Api<K>,
 }
 
@@ -29,8 +33,8 @@ where
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
     /// The cache `store` of children of `kind`, reached with `api`.
-    pub fn new(store: Store<K>, kind: Kind, api: fn(Client, &str) -> Api<K>) -> Self {
-        Self { store, kind, api }
+    pub fn new(store: Store<K>, kind: Kind, dyntype: K::DynamicType, api: fn(Client, &str) -> Api<K>) -> Self {
+        Self { store, kind, dyntype, api }
     }
 }
 
@@ -40,7 +44,7 @@ where
 {
     /// The cache `store` of a kind known at compile time.
     pub fn typed(store: Store<K>) -> Self {
-        Self::new(store, K::kind(&()), |client, ns| Api::namespaced(client, ns))
+        Self::new(store, K::kind(&()), (), |client, ns| Api::namespaced(client, ns))
     }
 }
 
@@ -77,7 +81,8 @@ impl<'a> Applier<'a> {
         K::DynamicType: Eq + std::hash::Hash + Clone,
     {
         let name = desired.name_any();
-        let cached = owned.find(|c| c.namespace().as_deref() == Some(self.namespace) && c.name_any() == name);
+        let key = ObjectRef::new_with(&name, owned.dyntype.clone()).within(self.namespace);
+        let cached = owned.get(&key);
         let api = (owned.api)(self.client.clone(), self.namespace);
         let (outcome, live) = apply::apply(&api, &owned.kind, desired, cached.as_deref()).await?;
         self.record(|c| c.record(&owned.kind, &name, outcome));

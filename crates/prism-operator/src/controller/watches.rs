@@ -130,6 +130,7 @@ where
         api: fn(Client, &str) -> Api<DynamicObject>,
     ) -> Owned<DynamicObject> {
         let kind = resource.kind.clone();
+        let dyntype = resource.clone();
         let (store, events) = keda_watch::cache(
             self.scope.dynamic_api(self.client(), &resource),
             config.clone(),
@@ -138,7 +139,7 @@ where
         );
         self.keda = true;
         self.triggers.push(Box::new(move |c| c.owns_stream_with(without_errors(events), resource)));
-        Owned::new(store, kind.into(), api)
+        Owned::new(store, kind.into(), dyntype, api)
     }
 
     /// A cache of one of the operator's own kinds `C` matching `config`, whose changes reconcile
