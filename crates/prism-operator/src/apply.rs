@@ -38,63 +38,123 @@ pub enum Outcome {
 
 /// Applies `desired` unless `cached` already contains it. Returns the outcome and the live object
 /// (the API server's answer, or the cached copy when nothing was sent).
-pub async fn apply<K>(api: &Api<K>, kind: &Kind, mut desired: K, cached: Option<&K>) -> Result<(Outcome, K), Error>
+pub async fn apply<K>(api: &Api<K>, kind: &Kind, desired: K, cached: Option<&K>) -> Result<(Outcome, K), Error>
 where
     K: Resource + Clone + Serialize + DeserializeOwned + Debug,
 {
-    let name = desired.name_any();
-    let digest = canonical::hash(&desired).map_err(|source| Error::SerializeChild { kind: kind.clone(), source })?;
+    match plan(kind, desired, cached)? {
+        Plan::Unchanged(live) => Ok((Outcome::Unchanged, live)),
+        Plan::Write(write) => write.send(api).await,
+    }
+}
+
+/// What applying a child takes, decided from the cache alone (no request).
+pub enum Plan<K> {
+    /// The cached child already holds everything wanted: nothing to send. The cached copy.
+    Unchanged(K),
+    /// A write is needed.
+    Write(Write<K>),
+}
+
+/// A write of one child, conditioned on the object being as the cache showed it.
+pub struct Write<K> {
+    kind: Kind,
+    name: String,
+    /// The desired object, carrying its hash.
+    desired: K,
+    /// `desired` as JSON, to compare live objects with.
+    want: serde_json::Value,
+    /// The controlling owner's uid, if `desired` has one.
+    owner_uid: Option<String>,
+    /// The cached `resourceVersion` ([`ABSENT`] if the cache has no such object).
+    expected: String,
+}
+
+/// Decides from `cached` whether `desired` needs writing. Fails if the cached object with that
+/// name belongs to someone else: never take over an object someone else made that happens to bear
+/// the child's name (an apply with force would, and garbage collection would later delete it).
+pub fn plan<K>(kind: &Kind, mut desired: K, cached: Option<&K>) -> Result<Plan<K>, Error>
+where
+    K: Resource + Clone + Serialize,
+{
+    let serialize = |source| Error::SerializeChild { kind: kind.clone(), source };
+    let digest = canonical::hash(&desired).map_err(serialize)?;
     desired.annotations_mut().insert(APPLIED_HASH_ANNOTATION.to_owned(), digest);
-    let want = serde_json::to_value(&desired).map_err(|source| Error::SerializeChild { kind: kind.clone(), source })?;
-    let matches = |obj: &K| -> Result<bool, Error> {
-        let have = serde_json::to_value(obj).map_err(|source| Error::SerializeChild { kind: kind.clone(), source })?;
-        Ok(canonical::contains(&have, &want))
+    let want = serde_json::to_value(&desired).map_err(serialize)?;
+    let owner_uid = desired.meta().owner_references.iter().flatten().find(|r| r.controller == Some(true));
+    let write = Write {
+        kind: kind.clone(),
+        name: desired.name_any(),
+        owner_uid: owner_uid.map(|o| o.uid.clone()),
+        expected: cached.and_then(|c| c.meta().resource_version.clone()).unwrap_or_else(|| ABSENT.to_owned()),
+        desired,
+        want,
     };
-    // Never take over an object someone else made that happens to bear the child's name (an
-    // apply with force would, and garbage collection would later delete it).
-    let owner = desired.meta().owner_references.iter().flatten().find(|r| r.controller == Some(true)).cloned();
-    let ours = |obj: &K| owner.as_ref().is_none_or(|o| controlled_by(obj, &o.uid));
     if let Some(c) = cached {
-        if matches(c)? {
-            return Ok((Outcome::Unchanged, c.clone()));
+        if write.matches(c)? {
+            return Ok(Plan::Unchanged(c.clone()));
         }
-        if !ours(c) {
-            return Err(Error::NotOwned { kind: kind.clone(), name });
+        if !write.ours(c) {
+            return Err(Error::NotOwned { kind: write.kind, name: write.name });
         }
     }
-    // The write is conditioned on the object being as the cache shows it: absent, or at the
-    // cached resourceVersion. That needs no read first. A conflict means the cache was behind (a
-    // child created or changed since, or someone else's object with that name, which the
-    // label-filtered cache never shows): only then is the object read, and the decision made on
-    // what the API server holds.
-    let expected = cached.map_or(ABSENT, |c| c.meta().resource_version.as_deref().unwrap_or(ABSENT));
-    let outcome = if cached.is_some() { Outcome::Updated } else { Outcome::Created };
-    match conditional_apply(api, &desired, Some(expected)).await {
-        Ok(live) => return Ok(applied(kind, &name, outcome, live)),
-        Err(kube::Error::Api(status)) if status.code == 409 => {}
-        Err(source) => return Err(Error::ApplyChild { kind: kind.clone(), name, source }),
+    Ok(Plan::Write(write))
+}
+
+impl<K> Write<K>
+where
+    K: Resource + Clone + Serialize + DeserializeOwned + Debug,
+{
+    /// The child's name.
+    pub fn name(&self) -> &str {
+        &self.name
     }
-    // A consistent read: the conflict came from storage, which the API server's watch cache may
-    // not show yet.
-    let live = api.get_opt(&name).await.map_err(|source| Error::ApplyChild {
-        kind: kind.clone(),
-        name: name.clone(),
-        source,
-    })?;
-    let (expected, outcome) = match &live {
-        None => (Some(ABSENT), Outcome::Created),
-        Some(live) if !ours(live) => return Err(Error::NotOwned { kind: kind.clone(), name }),
-        Some(live) if matches(live)? => return Ok((Outcome::Unchanged, live.clone())),
-        // Ours: the controllers updating its status meanwhile must not fail the write.
-        Some(_) => (None, Outcome::Updated),
-    };
-    // A second conflict (someone created the object meanwhile) fails the reconcile, which retries.
-    let live = conditional_apply(api, &desired, expected).await.map_err(|source| Error::ApplyChild {
-        kind: kind.clone(),
-        name: name.clone(),
-        source,
-    })?;
-    Ok(applied(kind, &name, outcome, live))
+
+    /// Sends the write. Returns the outcome and the live object.
+    ///
+    /// The write is conditioned on the object being as the cache showed it: absent, or at the
+    /// cached resourceVersion. That needs no read first. A conflict means the cache was behind (a
+    /// child created or changed since, or someone else's object with that name, which the
+    /// label-filtered cache never shows): only then is the object read, and the decision made on
+    /// what the API server holds.
+    pub async fn send(self, api: &Api<K>) -> Result<(Outcome, K), Error> {
+        let Self { kind, name, .. } = &self;
+        let outcome = if self.expected == ABSENT { Outcome::Created } else { Outcome::Updated };
+        match conditional_apply(api, &self.desired, Some(&self.expected)).await {
+            Ok(live) => return Ok(applied(kind, name, outcome, live)),
+            Err(kube::Error::Api(status)) if status.code == 409 => {}
+            Err(source) => return Err(Error::ApplyChild { kind: kind.clone(), name: name.clone(), source }),
+        }
+        // A consistent read: the conflict came from storage, which the API server's watch cache
+        // may not show yet.
+        let failed = |source| Error::ApplyChild { kind: kind.clone(), name: name.clone(), source };
+        let live = api.get_opt(name).await.map_err(failed)?;
+        let (expected, outcome) = match &live {
+            None => (Some(ABSENT), Outcome::Created),
+            Some(live) if !self.ours(live) => return Err(Error::NotOwned { kind: kind.clone(), name: name.clone() }),
+            Some(live) if self.matches(live)? => return Ok((Outcome::Unchanged, live.clone())),
+            // Ours: the controllers updating its status meanwhile must not fail the write.
+            Some(_) => (None, Outcome::Updated),
+        };
+        // A second conflict (someone created the object meanwhile) fails the reconcile, which
+        // retries.
+        let live = conditional_apply(api, &self.desired, expected).await.map_err(failed)?;
+        Ok(applied(kind, name, outcome, live))
+    }
+}
+
+impl<K: Resource + Serialize> Write<K> {
+    /// Whether `obj` already holds everything wanted.
+    fn matches(&self, obj: &K) -> Result<bool, Error> {
+        let have =
+            serde_json::to_value(obj).map_err(|source| Error::SerializeChild { kind: self.kind.clone(), source })?;
+        Ok(canonical::contains(&have, &self.want))
+    }
+
+    /// Whether `obj` is ours to write (controlled by the desired object's owner, if it has one).
+    fn ours(&self, obj: &K) -> bool {
+        self.owner_uid.as_deref().is_none_or(|uid| controlled_by(obj, uid))
+    }
 }
 
 /// The `resourceVersion` precondition of a create: no stored object has it (etcd's first

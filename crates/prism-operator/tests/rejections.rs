@@ -6,7 +6,10 @@
 
 mod support;
 
-use k8s_openapi::api::{apps::v1::Deployment, events::v1::Event};
+use k8s_openapi::{
+    api::{apps::v1::Deployment, core::v1::Service, events::v1::Event},
+    apimachinery::pkg::apis::meta::v1::Condition,
+};
 use kube::{
     Api, Client,
     api::{Patch, PatchParams},
@@ -46,6 +49,20 @@ async fn warning(client: &Client, ns: &str, name: &str, reason: &str) -> String 
     .await
 }
 
+/// The pattern's `Ready` condition once the pattern is Failed with reason `ChildRejected`.
+async fn child_rejected(patterns: &Api<PrismPattern>, name: &str) -> Condition {
+    eventually("the pattern Failed with ChildRejected", async || {
+        let p = patterns.get(name).await.map_err(|e| e.to_string())?;
+        let s = p.status.clone().unwrap_or_default();
+        let ready = s.conditions.iter().find(|c| c.type_ == "Ready").cloned();
+        match (s.phase, ready) {
+            (Some(PatternPhase::Failed), Some(c)) if c.reason == "ChildRejected" => Ok(c),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_runner_deployment_the_api_server_rejects_fails_the_pattern_readably() {
     let (client, ns, _guard, _op) = setup().await;
@@ -62,16 +79,7 @@ async fn a_runner_deployment_the_api_server_rejects_fails_the_pattern_readably()
     )
     .await;
     let patterns: Api<PrismPattern> = Api::namespaced(client.clone(), &ns);
-    let p = eventually("the pattern Failed with ChildRejected", async || {
-        let p = patterns.get(name).await.map_err(|e| e.to_string())?;
-        let s = p.status.clone().unwrap_or_default();
-        let ready = s.conditions.iter().find(|c| c.type_ == "Ready").cloned();
-        match (s.phase, ready) {
-            (Some(PatternPhase::Failed), Some(c)) if c.reason == "ChildRejected" => Ok(c),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let p = child_rejected(&patterns, name).await;
     assert_eq!(p.status, "False");
     assert!(p.message.starts_with(&format!("the API server rejected Deployment {name}: ")), "{}", p.message);
     assert!(p.message.contains("tolerations[0].operator") && p.message.contains("must be empty"), "{}", p.message);
@@ -91,6 +99,40 @@ async fn a_runner_deployment_the_api_server_rejects_fails_the_pattern_readably()
     let deployment = Api::<Deployment>::namespaced(client.clone(), &ns).get(name).await.expect("Deployment");
     let tolerations = deployment.spec.and_then(|s| s.template.spec).and_then(|s| s.tolerations).unwrap_or_default();
     assert_eq!(tolerations[0].value.as_deref().unwrap_or_default(), "");
+}
+
+/// A Service is written after the reconcile that sends it (its create waits on the ClusterIP
+/// allocator): its rejection still fails the pattern readably, and the fix still lands at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_service_the_api_server_rejects_fails_the_pattern_readably() {
+    let (client, ns, _guard, _op) = setup().await;
+    let name = "annotated";
+    // No rule of the CRD checks annotation keys; the API server does.
+    support::create(
+        &client,
+        &ns,
+        &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismPattern", "metadata": {"name": name},
+            "spec": {"pattern": "keyvalue", "backend": "memstore",
+                "service": {"annotations": {"not a key!": "x"}}}}),
+    )
+    .await;
+    let patterns: Api<PrismPattern> = Api::namespaced(client.clone(), &ns);
+    let p = child_rejected(&patterns, name).await;
+    assert!(p.message.starts_with(&format!("the API server rejected Service {name}: ")), "{}", p.message);
+    assert!(p.message.contains("metadata.annotations") && p.message.contains("not a key!"), "{}", p.message);
+    assert_readable("the condition", &p.message);
+    let note = warning(&client, &ns, name, "ChildRejected").await;
+    assert_eq!(note, p.message, "the Event says what the condition says");
+
+    let fix = json!({"spec": {"service": {"annotations": null}}});
+    patterns.patch(name, &PatchParams::default(), &Patch::Merge(&fix)).await.expect("fix the spec");
+    eventually("the fixed pattern Running with its Service", async || {
+        let p = patterns.get(name).await.map_err(|e| e.to_string())?;
+        let phase = p.status.and_then(|s| s.phase);
+        let service = Api::<Service>::namespaced(client.clone(), &ns).get_opt(name).await.map_err(|e| e.to_string())?;
+        if phase == Some(PatternPhase::Running) && service.is_some() { Ok(()) } else { Err(format!("{phase:?}")) }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,9 +10,12 @@ use kube::{
     runtime::reflector::{ObjectRef, Store},
 };
 
-use super::Changes;
+use super::{
+    Changes,
+    deferred::{Deferred, Taken},
+};
 use crate::{
-    apply::{self, controlled_by},
+    apply::{self, Plan, controlled_by},
     error::{Error, Kind},
 };
 
@@ -35,6 +38,11 @@ where
     /// The cache `store` of children of `kind`, reached with `api`.
     pub fn new(store: Store<K>, kind: Kind, dyntype: K::DynamicType, api: fn(Client, &str) -> Api<K>) -> Self {
         Self { store, kind, dyntype, api }
+    }
+
+    /// The kind of the children.
+    pub fn kind(&self) -> &str {
+        &self.kind
     }
 }
 
@@ -111,6 +119,54 @@ impl<'a> Applier<'a> {
         for obj in desired {
             live.push(self.apply(owned, obj).await?);
         }
+        self.sweep(owned, &keep).await?;
+        Ok(live)
+    }
+
+    /// Like [`Applier::ensure`], but a write of `desired` runs in a task of `deferred` instead
+    /// of holding the reconcile: this reconcile sends it and goes on; the one its end triggers
+    /// takes its result (and fails if it failed). While it is in flight nothing is sent again.
+    pub async fn ensure_deferred<K, O>(
+        &self,
+        owned: &Owned<K>,
+        deferred: &Deferred<K, O>,
+        owner: &ObjectRef<O>,
+        desired: Option<K>,
+    ) -> Result<(), Error>
+    where
+        K: Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+        K::DynamicType: Eq + std::hash::Hash + Clone,
+        O: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+    {
+        let keep: Vec<String> = desired.iter().map(ResourceExt::name_any).collect();
+        if let Some(obj) = desired {
+            let name = obj.name_any();
+            // What the write returned is at least as new as the cache, which may not show it yet.
+            let known = match deferred.take(owner, &name) {
+                Taken::InFlight => return self.sweep(owned, &keep).await,
+                Taken::Done(result) => {
+                    let (outcome, live) = result?;
+                    self.record(|c| c.record(&owned.kind, &name, outcome));
+                    Some(live)
+                }
+                Taken::Idle => {
+                    let key = ObjectRef::new_with(&name, owned.dyntype.clone()).within(self.namespace);
+                    owned.get(&key).map(|c| (*c).clone())
+                }
+            };
+            if let Plan::Write(write) = apply::plan(&owned.kind, obj, known.as_ref())? {
+                deferred.spawn(owner.clone(), write, (owned.api)(self.client.clone(), self.namespace));
+            }
+        }
+        self.sweep(owned, &keep).await
+    }
+
+    /// Deletes the children of `owned`'s kind this owner controls, except those named in `keep`.
+    async fn sweep<K>(&self, owned: &Owned<K>, keep: &[String]) -> Result<(), Error>
+    where
+        K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + 'static,
+        K::DynamicType: Eq + std::hash::Hash + Clone,
+    {
         let others: Vec<K> = owned
             .state()
             .iter()
@@ -120,7 +176,7 @@ impl<'a> Applier<'a> {
         let api = (owned.api)(self.client.clone(), self.namespace);
         let deleted = apply::sweep(&api, &owned.kind, &others, |n| keep.iter().any(|k| k == n)).await?;
         self.record(|c| deleted.iter().for_each(|name| c.record_deleted(&owned.kind, name)));
-        Ok(live)
+        Ok(())
     }
 
     /// The namespace of the children.

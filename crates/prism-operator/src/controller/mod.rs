@@ -1,11 +1,12 @@
 //! The controllers, one module per custom resource kind, and what they share: the watch scope
 //! ([`Scope`]), the caches ([`caches`]), the one watch setup ([`watches`]), the one way to apply
-//! children ([`children`]), the record of what a reconcile changed ([`Changes`]), and KEDA
+//! children ([`children`]) and to keep slow ones from holding a reconcile ([`deferred`]), the record of what a reconcile changed ([`Changes`]), and KEDA
 //! detection ([`keda_watch`]).
 
 pub mod backend;
 pub mod caches;
 pub mod children;
+pub mod deferred;
 pub mod keda_watch;
 pub mod namespace;
 pub mod pattern;
@@ -63,6 +64,13 @@ impl Changes {
             Outcome::Updated => self.updated.push(child),
             Outcome::Unchanged => {}
         }
+    }
+
+    /// Adds what `other` changed, after what this holds.
+    pub fn absorb(&mut self, other: Changes) {
+        self.created.extend(other.created);
+        self.updated.extend(other.updated);
+        self.deleted.extend(other.deleted);
     }
 
     /// Records a child deleted by the sweep.

@@ -39,6 +39,42 @@ async fn deleting_a_pattern_garbage_collects_its_children() {
     gone(&hpas, "doomed").await;
 }
 
+/// Creating a pattern is one `Created` Event naming every child, the Service too (its write
+/// goes on after the reconcile that sent it, whose changes wait for it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creating_a_pattern_is_one_event_naming_every_child() {
+    let (client, ns, _guard, _op) = setup().await;
+    support::create(
+        &client,
+        &ns,
+        &json!({
+            "apiVersion": "prism.io/v1alpha1", "kind": "PrismPattern", "metadata": {"name": "announced"},
+            "spec": {"pattern": "keyvalue", "backend": "memstore", "service": {"port": 8080},
+                "resources": {"requests": {"cpu": "100m"}},
+                "autoscaling": {"enabled": true, "maxReplicas": 3, "targetCPUUtilizationPercentage": 70}}
+        }),
+    )
+    .await;
+    get(&Api::<Service>::namespaced(client.clone(), &ns), "announced").await;
+    running(&client, &ns, "announced").await;
+    let events = Api::<Event>::namespaced(client.clone(), &ns);
+    let created = eventually("a Created Event", async || {
+        let list = events.list(&Default::default()).await.map_err(|e| e.to_string())?;
+        let created: Vec<String> = list
+            .items
+            .into_iter()
+            .filter(|e| e.reason.as_deref() == Some("Created") && e.type_.as_deref() == Some("Normal"))
+            .filter_map(|e| e.note)
+            .collect();
+        if created.is_empty() { Err("none yet".to_owned()) } else { Ok(created) }
+    })
+    .await;
+    assert_eq!(created.len(), 1, "one Created Event: {created:?}");
+    for child in ["Deployment announced", "Service announced", "HorizontalPodAutoscaler announced"] {
+        assert!(created[0].contains(child), "{child} is not in {:?}", created[0]);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_backend_config_is_a_condition_not_a_hot_loop() {
     let (client, ns, _guard, op) = setup().await;

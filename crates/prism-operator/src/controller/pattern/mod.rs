@@ -32,6 +32,7 @@ use self::validate::{BackendConfig, Resolved};
 use super::{
     Scope,
     children::{Applier, Owned},
+    deferred::Deferred,
     keda_watch,
     watches::Watches,
 };
@@ -50,6 +51,9 @@ pub struct Ctx {
     synced: Synced,
     deployments: Owned<Deployment>,
     services: Owned<Service>,
+    /// Service writes: they wait on the API server's ClusterIP allocator, so they do not hold a
+    /// reconcile slot.
+    service_writes: Deferred<Service, PrismPattern>,
     hpas: Owned<HorizontalPodAutoscaler>,
     scaled_objects: Owned<DynamicObject>,
     backends: Store<PrismBackend>,
@@ -94,11 +98,14 @@ pub async fn run(
                 .collect()
         });
     let (controller, synced) = watches.start(concurrency);
+    let (service_writes, written) = Deferred::new(controller.store(), concurrency.into());
+    let controller = controller.reconcile_on(written);
     let ctx = Arc::new(Ctx {
         base,
         synced,
         deployments,
         services,
+        service_writes,
         hpas,
         scaled_objects,
         backends,
@@ -115,6 +122,7 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
     let started = std::time::Instant::now();
     let ns = pattern.namespace().ok_or(Error::MissingObjectKey("namespace"))?;
     let owner = pattern.controller_owner_ref(&()).ok_or(Error::MissingObjectKey("uid"))?;
+    let key = ObjectRef::from_obj(&*pattern);
     keda_caches_ready(&ctx, &pattern).await;
     let resolved = resolve(&ctx, &pattern, &ns);
     let applier = Applier::new(&ctx.base.client, &ns, &owner.uid);
@@ -122,7 +130,7 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
     let observed = match validate::validate(&pattern, &ns, owner.clone(), &resolved, &ctx.base.defaults) {
         Ok(valid) => {
             let children = build::build(&valid);
-            match apply_children(&ctx, &applier, children).await {
+            match apply_children(&ctx, &applier, &key, children).await {
                 Ok((deployment, applied)) => {
                     debug!(elapsed = ?started.elapsed(), "children applied");
                     let autoscaler =
@@ -156,9 +164,15 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
             status::invalid(&invalid, cached.as_deref())
         }
     };
-    // The Event and the status write are independent too.
-    let changes = applier.into_changes();
-    let ((), written) = tokio::join!(changes.publish(&ctx.base, &*pattern), write_status(&ctx, &pattern, observed));
+    // The Event and the status write are independent too. While a Service write is in flight the
+    // changes wait for it, so that one Event names every child created.
+    let changes = ctx.service_writes.settle(&key, ctx.services.kind(), applier.into_changes());
+    let publish = async {
+        if let Some(changes) = changes {
+            changes.publish(&ctx.base, &*pattern).await;
+        }
+    };
+    let ((), written) = tokio::join!(publish, write_status(&ctx, &pattern, observed));
     written?;
     if let Some(e) = autoscaler_failed {
         return Err(e);
@@ -275,14 +289,16 @@ fn keda_refs(ctx: &Ctx, triggers: &[KedaTrigger], ns: &str) -> KedaRefs {
 async fn apply_children(
     ctx: &Ctx,
     applier: &Applier<'_>,
+    key: &ObjectRef<PrismPattern>,
     children: build::Children,
 ) -> Result<(Deployment, Result<(), Error>), Error> {
     // The Deployment and the Service do not depend on each other: apply them at once (a
-    // reconcile that creates them takes one round of requests). Every outcome is recorded, even
-    // when a sibling failed, so that the Events match what was done.
+    // reconcile that creates them takes one round of requests); the Service write goes on
+    // without this reconcile. Every outcome is recorded, even when a sibling failed, so that the
+    // Events match what was done.
     let (live, service) = tokio::join!(
         applier.apply(&ctx.deployments, children.deployment),
-        applier.ensure(&ctx.services, children.service)
+        applier.ensure_deferred(&ctx.services, &ctx.service_writes, key, children.service)
     );
     let live = live?;
     service?;
