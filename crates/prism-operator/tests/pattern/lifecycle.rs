@@ -75,6 +75,41 @@ async fn creating_a_pattern_is_one_event_naming_every_child() {
     }
 }
 
+/// A pattern whose Service name another object holds fails on every reconcile (a repeated
+/// `NameConflict` Warning) and is never reported Running, though its Deployment runs: the
+/// reconciles between two failures, which send the Service write again, publish no status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pattern_whose_service_name_is_taken_is_never_running() {
+    let (client, ns, _guard, _op) = setup().await;
+    let foreign: Service =
+        serde_json::from_value(json!({"metadata": {"name": "taken"}, "spec": {"ports": [{"port": 8080}]}}))
+            .expect("service");
+    Api::<Service>::namespaced(client.clone(), &ns).create(&Default::default(), &foreign).await.expect("service");
+    support::create(
+        &client,
+        &ns,
+        &json!({"apiVersion": "prism.io/v1alpha1", "kind": "PrismPattern", "metadata": {"name": "taken"},
+            "spec": {"pattern": "keyvalue", "backend": "memstore", "service": {"port": 8080}}}),
+    )
+    .await;
+    get(&Api::<Deployment>::namespaced(client.clone(), &ns), "taken").await;
+    let events = Api::<Event>::namespaced(client.clone(), &ns);
+    eventually("a repeated NameConflict Warning", async || {
+        let list = events.list(&Default::default()).await.map_err(|e| e.to_string())?;
+        list.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("NameConflict") && e.series.as_ref().is_some_and(|s| s.count >= 2))
+            .then_some(())
+            .ok_or_else(|| "no series yet".to_owned())
+    })
+    .await;
+    let pattern = Api::<PrismPattern>::namespaced(client.clone(), &ns).get("taken").await.expect("pattern");
+    let phase = pattern.status.and_then(|s| s.phase);
+    assert_ne!(phase, Some(PatternPhase::Running), "a pattern without its Service is not Running");
+    let service = Api::<Service>::namespaced(client.clone(), &ns).get("taken").await.expect("service");
+    assert!(service.owner_references().is_empty(), "the foreign Service was not taken over: {service:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_backend_config_is_a_condition_not_a_hot_loop() {
     let (client, ns, _guard, op) = setup().await;

@@ -164,15 +164,15 @@ async fn reconcile(pattern: Arc<PrismPattern>, ctx: Arc<Ctx>) -> Result<Action, 
             status::invalid(&invalid, cached.as_deref())
         }
     };
-    // The Event and the status write are independent too. While a Service write is in flight the
-    // changes wait for it, so that one Event names every child created.
-    let changes = ctx.service_writes.settle(&key, ctx.services.kind(), applier.into_changes());
-    let publish = async {
-        if let Some(changes) = changes {
-            changes.publish(&ctx.base, &*pattern).await;
-        }
+    // The Event and the status write are independent too. While a Service write is in flight both
+    // wait for it: one Event then names every child created, and the status never reports a
+    // pattern Running whose Service may yet be refused (its name taken, the API server rejecting
+    // it). The reconcile the write's end triggers publishes them.
+    let Some(changes) = ctx.service_writes.settle(&key, ctx.services.kind(), applier.into_changes()) else {
+        debug!(elapsed = ?started.elapsed(), "children applied; the Service write is in flight");
+        return Ok(Action::await_change());
     };
-    let ((), written) = tokio::join!(publish, write_status(&ctx, &pattern, observed));
+    let ((), written) = tokio::join!(changes.publish(&ctx.base, &*pattern), write_status(&ctx, &pattern, observed));
     written?;
     if let Some(e) = autoscaler_failed {
         return Err(e);
