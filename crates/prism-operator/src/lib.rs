@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod applied_fields;
 pub mod apply;
 pub mod autoscaling;
 pub mod backoff;

@@ -12,6 +12,10 @@ pub const HEALTH_PATH: &str = "/health";
 /// Annotation holding the hash of what the operator last applied to a child; a change of the
 /// desired object changes the hash, so fields the operator stopped setting are removed.
 pub const APPLIED_HASH_ANNOTATION: &str = "prism.io/applied-hash";
+/// Annotation the operator's caches put on a child whose body they dropped: the digest of the
+/// fields the operator applied to it ([`crate::applied_fields`]), which stands in for the body when
+/// deciding whether to apply. Only in memory: never sent, and stripped from what the API sends.
+pub const APPLIED_FIELDS_ANNOTATION: &str = "prism.io/applied-fields";
 /// Pod-template annotation with the hash of the backend connection a runner uses, so that runner
 /// pods roll when the rendered connection changes.
 pub const BACKEND_CONFIG_HASH_ANNOTATION: &str = "prism.io/backend-config-hash";

@@ -72,7 +72,92 @@ pub fn trim<K: Resource>(obj: &mut K) {
     }
 }
 
-/// A cache of `K` in `api` filtered by `config`, with objects [`trim`]med: the store, and the
+/// What the cache of a child kind keeps of each child's body.
+///
+/// Most of the operator's memory at scale is its caches of the children of every PrismPattern;
+/// most of a child is a body no reconcile reads (a Deployment's pod template, with the API
+/// server's defaults). Whether a child needs applying is decided by comparing it with what the
+/// operator wants: for kinds that [`Slim::SLIMS`], the caches keep the digest of the fields the
+/// operator applied instead ([`crate::applied_fields`], under
+/// [`APPLIED_FIELDS_ANNOTATION`](crate::naming::APPLIED_FIELDS_ANNOTATION)) and drop the body.
+/// A child the operator never applied keeps its body (and its comparison by body).
+pub trait Slim: Resource + serde::Serialize {
+    /// Whether the kind's body is dropped (kinds whose body a reconcile reads keep it).
+    const SLIMS: bool = false;
+
+    /// Drops what no reconcile reads beyond the metadata.
+    fn slim(&mut self) {}
+}
+
+/// Kinds whose cached children keep their bodies (one or a few per stack or backend).
+macro_rules! keeps_body {
+    ($($kind:ty),*) => {$( impl Slim for $kind {} )*};
+}
+keeps_body!(
+    k8s_openapi::api::core::v1::ConfigMap,
+    k8s_openapi::api::core::v1::Secret,
+    k8s_openapi::api::core::v1::ServiceAccount,
+    k8s_openapi::api::policy::v1::PodDisruptionBudget,
+    k8s_openapi::api::rbac::v1::Role,
+    k8s_openapi::api::rbac::v1::RoleBinding
+);
+
+/// A reconcile reads a Deployment's `spec.replicas` (the autoscaler's last word) and status.
+impl Slim for k8s_openapi::api::apps::v1::Deployment {
+    const SLIMS: bool = true;
+
+    fn slim(&mut self) {
+        if let Some(spec) = self.spec.as_mut() {
+            *spec = k8s_openapi::api::apps::v1::DeploymentSpec { replicas: spec.replicas, ..Default::default() };
+        }
+    }
+}
+
+/// A reconcile reads nothing of a Service's body.
+impl Slim for k8s_openapi::api::core::v1::Service {
+    const SLIMS: bool = true;
+
+    fn slim(&mut self) {
+        self.spec = None;
+        self.status = None;
+    }
+}
+
+/// A reconcile reads an HPA's status conditions.
+impl Slim for k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler {
+    const SLIMS: bool = true;
+
+    fn slim(&mut self) {
+        self.spec = None;
+        if let Some(status) = self.status.as_mut() {
+            status.current_metrics = None;
+        }
+    }
+}
+
+/// [`trim`]s `obj` and, for a kind that [`Slim::SLIMS`] and a child the operator applied, replaces
+/// its body with the digest of the fields it applied. An annotation of that name that came from
+/// the API server (someone set it) is dropped: only this function sets it.
+pub fn keep<K: Slim>(obj: &mut K) {
+    use crate::naming::APPLIED_FIELDS_ANNOTATION;
+    let digest = if K::SLIMS {
+        serde_json::to_value(&*obj)
+            .ok()
+            .and_then(|json| crate::applied_fields::of_live(&json, prism_api::FIELD_MANAGER))
+    } else {
+        None
+    };
+    trim(obj);
+    if let Some(annotations) = obj.meta_mut().annotations.as_mut() {
+        annotations.remove(APPLIED_FIELDS_ANNOTATION);
+    }
+    if let Some(digest) = digest {
+        obj.slim();
+        obj.meta_mut().annotations.get_or_insert_default().insert(APPLIED_FIELDS_ANNOTATION.to_owned(), digest);
+    }
+}
+
+/// A cache of the children `K` in `api` filtered by `config`, each [`keep`]: the store, and the
 /// stream of changed objects that keeps it filled (it must be polled, e.g. as a controller
 /// trigger).
 pub fn cache<K>(
@@ -83,7 +168,7 @@ pub fn cache<K>(
     impl futures::Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static,
 )
 where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K: Slim + Clone + DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
     K::DynamicType: Default + Eq + std::hash::Hash + Clone + Send + Sync,
 {
     use kube::runtime::{WatchStreamExt, reflector, watcher};
@@ -92,7 +177,7 @@ where
         K::kind(&K::DynamicType::default()).into_owned(),
         watcher(api, config).backoff(crate::backoff::watch_backoff()),
     )
-    .modify(trim)
+    .modify(keep)
     .reflect(writer)
     .touched_objects();
     (store, stream)

@@ -101,7 +101,7 @@ where
     /// The children of kind `C` matching `config`.
     pub fn owns<C>(&mut self, config: &watcher::Config) -> Owned<C>
     where
-        C: NamespacedKind,
+        C: NamespacedKind + caches::Slim,
     {
         let (store, events) = caches::cache(self.scope.api::<C>(self.client()), config.clone());
         self.caches.push(caches::wait(store.clone()));
