@@ -164,8 +164,8 @@ pub fn write_markdown(path: &Path, ctx: &Context, figures: &[Figure], details: &
          Do not edit by hand: run the bench again.\n\n\
          The bench starts its own local control plane (etcd, kube-apiserver, kube-controller-manager, \
          kube-scheduler, kwok) and runs the real `prism-operator` binary against it. The machine is shared \
-         and noisy, so the converge figure is a ratio against the API server's own floor measured in the \
-         same run. Targets come from issue 7; a missed target is reported, it does not fail the run.\n\n\
+         and noisy, so the converge and latency targets are ratios against the API server's own floors \
+         measured in the same run. A missed target is reported, it does not fail the run.\n\n\
          ## Results\n\n{table}\n",
         date = ctx.date,
         mode = ctx.mode,
